@@ -1,0 +1,1 @@
+"""Unified address service: parse, standardize, match, geocode, reverse."""

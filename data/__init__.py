@@ -1,0 +1,1 @@
+"""Demo data: the real Luohu sources (``data/real``) and the synthetic generator."""

@@ -1,0 +1,1 @@
+"""Deterministic synthetic demo data inside the real Luohu outline."""

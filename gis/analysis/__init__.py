@@ -1,0 +1,1 @@
+"""Domain modules composed of core primitives."""

@@ -1,0 +1,1 @@
+"""The HTTP host: FastAPI app factory, error table and the ``onemap`` CLI."""

@@ -1,0 +1,1 @@
+"""Vector and raster tiles, tile cache and PMTiles packs."""

@@ -1,0 +1,1 @@
+"""The map viewer (static web app) and report maps."""
