@@ -102,9 +102,30 @@ def cell_to_str(cell: int) -> str:
 
 def str_to_cell(text: str) -> int:
     """Integer form of a hexadecimal H3 string; ValueError if it is not one."""
-    import h3
+    import h3.api.basic_int as h3i
 
     value = int(text, 16)
-    if not h3.is_valid_cell(value):
+    if not h3i.is_valid_cell(value):
         raise ValueError(f"not an H3 cell: {text!r}")
     return _to_signed(value)
+
+
+def child_range(cell: int, child_res: int) -> tuple[int, int]:
+    """Inclusive integer range holding every descendant of ``cell`` at ``child_res``.
+
+    Above the digits, a cell and its descendants differ only in the resolution
+    field; the descendants' digits ``r+1..child_res`` run from 0 to 7 and the
+    digits below ``child_res`` are 7. So ``col BETWEEN lo AND hi`` on a column of
+    res-``child_res`` cells selects exactly the descendants, using a B-tree index.
+    """
+    res = int(cell_resolution(np.int64(cell)))
+    if child_res < res:
+        raise ValueError(f"child resolution {child_res} is coarser than the cell's {res}")
+    value = int(cell) & _INT64_MASK
+    value = (value & ~_RES_MASK) | (child_res << _RES_SHIFT)
+    span_bits = 3 * (child_res - res)
+    low_bits = 3 * (CELL_RES - child_res)
+    varying = ((1 << span_bits) - 1) << low_bits
+    lo = value & ~varying
+    hi = value | varying
+    return _to_signed(lo), _to_signed(hi)

@@ -47,16 +47,17 @@ class TimeFilter:
         ref = self.end or self.start
         return int(ref[:4]) if ref else datetime.now(UTC).year
 
-    def sql(self, schema: KindSchema) -> tuple[str, list[str]]:
+    def sql(self, schema: KindSchema, alias: str = "") -> tuple[str, list[str]]:
         """WHERE fragment and parameters selecting the rows valid under this filter.
 
         Instant t: ``start <= t AND (end IS NULL OR end > t)``, the half-open
         valid interval. Interval [a, b]: rows overlapping it, except for
         instantaneous kinds (events), where the occurrence must lie in [a, b].
         """
-        s, e = schema.start_col, schema.end_col
-        if s is None:
+        if schema.start_col is None:
             return "1", []
+        prefix = f"{alias}." if alias else ""
+        s, e = prefix + schema.start_col, f"{prefix}{schema.end_col}"
         if self.is_instant:
             return f"({s} <= ? AND ({e} IS NULL OR {e} > ?))", [self.start or "", self.start or ""]
         clauses: list[str] = []

@@ -1,0 +1,71 @@
+# OneMap — the two set-up commands are `make run` and `make test`.
+# Everything installs into .venv inside the repository; system packages (for
+# tests) come from apt-get. Targets are idempotent: a second run skips what is done.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA_DIR ?= $(if $(ONEMAP_DATA_DIR),$(ONEMAP_DATA_DIR),data/build)
+SCALE  ?= 1.0
+SEED   ?= 42
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+APT_PACKAGES := gdal-bin
+
+.PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help
+
+help:
+	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - install test tools and system packages, lint, type-check, run the suite"
+	@echo "make bench  - full-scale benchmarks; writes bench/results/latest.md"
+	@echo "make demo   - (re)build the demo data (SCALE=$(SCALE) SEED=$(SEED))"
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+# System packages the tests use with real clients (GDAL's ogrinfo).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(DATA_DIR)/onemap.gpkg: | $(VENV)/.installed
+	$(BIN)/onemap demo build --scale $(SCALE) --seed $(SEED) --data-dir $(DATA_DIR)
+
+demo: install
+	$(BIN)/onemap demo build --scale $(SCALE) --seed $(SEED) --data-dir $(DATA_DIR)
+
+run: install $(DATA_DIR)/onemap.gpkg
+	$(BIN)/onemap serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+lint: install-test
+	$(BIN)/ruff check .
+
+typecheck: install-test
+	$(BIN)/mypy gis layers tiles address spatial_api data bench
+
+pytest: install-test system-deps
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench: install $(DATA_DIR)/onemap.gpkg
+	$(BIN)/python -m bench --data-dir $(DATA_DIR)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

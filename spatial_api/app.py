@@ -1,0 +1,57 @@
+"""The FastAPI host: ``create_app(settings)`` with a lifespan that opens the store once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from gis.store import Store, open_store
+from spatial_api.errors import install_handlers
+from spatial_api.settings import Settings
+
+
+def get_store(request: Request) -> Store:
+    """The store opened at start-up (a FastAPI dependency)."""
+    store: Store = request.app.state.store
+    return store
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. Nothing is opened until the lifespan starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = open_store(settings)
+        try:
+            yield
+        finally:
+            app.state.store.close()
+
+    app = FastAPI(
+        title="OneMap",
+        version="0.1.0",
+        description="Spatio-temporal GIS server of Luohu district (demo data).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+
+    @app.get("/health", tags=["service"])
+    def health(request: Request) -> dict[str, Any]:
+        """Service status: store backend, entity counts per kind, data build time."""
+        stats = get_store(request).stats().as_dict()
+        return {
+            "status": "ok",
+            "store": {"backend": stats["backend"], "location": stats["location"]},
+            "counts": stats["counts"],
+            "rows": stats["rows"],
+            "build_time": stats["meta"].get("build_time"),
+            "seed": stats["meta"].get("seed"),
+            "scale": stats["meta"].get("scale"),
+        }
+
+    return app

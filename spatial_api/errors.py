@@ -1,0 +1,82 @@
+"""The one table from core exceptions to HTTP status codes, and the handlers using it.
+
+Clients get ``{"code", "description"}`` (the shape of an OGC API exception) with a
+safe message; never a stack trace or an internal path.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gis.errors import (
+    CoreError,
+    EntityNotFound,
+    IngestError,
+    InvalidGeometry,
+    InvalidQuery,
+    StoreUnavailable,
+    UnknownKind,
+)
+
+log = logging.getLogger(__name__)
+
+#: Exception class → (HTTP status, OGC-style code). The first matching class wins.
+ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
+    (EntityNotFound, 404, "NotFound"),
+    (UnknownKind, 404, "NotFound"),
+    (InvalidGeometry, 400, "InvalidParameterValue"),
+    (InvalidQuery, 400, "InvalidParameterValue"),
+    (IngestError, 422, "InvalidInput"),
+    (StoreUnavailable, 503, "ServiceUnavailable"),
+]
+
+
+def status_for(exc: CoreError) -> tuple[int, str]:
+    """HTTP status and code for a core exception (500 for anything unlisted)."""
+    for cls, status, code in ERROR_TABLE:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "ServerError"
+
+
+def error_body(code: str, description: str) -> dict[str, str]:
+    """The JSON body of an error response."""
+    return {"code": code, "description": description}
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the exception handlers on ``app``."""
+
+    @app.exception_handler(CoreError)
+    async def _core(_: Request, exc: CoreError) -> JSONResponse:
+        status, code = status_for(exc)
+        if status >= 500:
+            log.error("core error: %s", exc.message)
+            message = "the service could not answer; try again later"
+        else:
+            message = exc.message
+        return JSONResponse(error_body(code, message), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "body"))
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        return JSONResponse(error_body("InvalidParameterValue", "; ".join(parts)),
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("ServerError", "internal error"), status_code=500)

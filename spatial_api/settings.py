@@ -1,0 +1,22 @@
+"""Settings of the HTTP host (prefix ``ONEMAP_``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from gis.settings import CoreSettings
+
+
+class Settings(CoreSettings):
+    """Host settings: the core's data location plus where to listen."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        """The public URL of the server (defaults to http://host:port)."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
