@@ -35,14 +35,15 @@ def aggregate_to_geojson(
         rows = totals.join(wide.rename(columns=lambda v: f"{by}_{v}"))
     else:
         rows = table.set_index("cell")
-    for cell, rec in rows.iterrows():
-        props: dict[str, Any] = {"cell": cell_to_str(int(cell)), "res": res}
+    for cell_key, rec in rows.iterrows():
+        cell = int(cell_key)  # type: ignore[call-overload]
+        props: dict[str, Any] = {"cell": cell_to_str(cell), "res": res}
         for key, value in rec.items():
             props[str(key)] = value.item() if isinstance(value, np.generic) else value
         features.append({
             "type": "Feature",
             "id": props["cell"],
-            "geometry": {"type": "Polygon", "coordinates": [cell_polygon(int(cell))]},
+            "geometry": {"type": "Polygon", "coordinates": [cell_polygon(cell)]},
             "properties": props,
         })
     return {"type": "FeatureCollection", "features": features}

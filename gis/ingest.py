@@ -170,7 +170,7 @@ def representative_lnglat(
     if present.any():
         g = geoms[present]
         is_point = shapely.get_type_id(g) == 0
-        pts = np.where(is_point, g, None)
+        pts = g.copy()
         others = ~is_point
         if others.any():
             pts[others] = shapely.point_on_surface(g[others])
@@ -307,7 +307,7 @@ def read_file(path: str | Path, kind: str) -> pd.DataFrame:
         elif {"lon", "lat"} <= set(df.columns):
             lon = pd.to_numeric(df.pop("lon"), errors="coerce").to_numpy()
             lat = pd.to_numeric(df.pop("lat"), errors="coerce").to_numpy()
-            geoms = shapely.points(lon, lat)
+            geoms = np.asarray(shapely.points(lon, lat), dtype=object)
             geoms[~(np.isfinite(lon) & np.isfinite(lat))] = None
         else:
             raise IngestError("a CSV needs lon/lat columns or a wkt column")

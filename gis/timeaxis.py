@@ -89,9 +89,7 @@ def parse_as_of(value: str | date | datetime | TimeFilter | None) -> TimeFilter 
     """
     if value is None or isinstance(value, TimeFilter):
         return value
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    elif isinstance(value, date):
+    if isinstance(value, datetime | date):
         value = value.isoformat()
     text = str(value).strip()
     if "/" in text:

@@ -243,8 +243,8 @@ class GeoPackageStore:
                 (sch.table, sch.geometry.value, SRS_ID),
             )
             conn.execute(
-                f"CREATE VIRTUAL TABLE rtree_{sch.table}_geom USING rtree(id, minx, maxx, miny, maxy)"
-            )
+                f"CREATE VIRTUAL TABLE rtree_{sch.table}_geom "
+                "USING rtree(id, minx, maxx, miny, maxy)")
             conn.execute(
                 "INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
                 "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
@@ -273,7 +273,6 @@ class GeoPackageStore:
     ) -> IngestReport:
         """Validate and write ``frame`` in one transaction (see :class:`Store`)."""
         t0 = time.perf_counter()
-        sch = schema(kind)
         comm = None if kind in ("district", "subdistrict", "community") else self.communities()
         prep = prepare(kind, frame, comm if comm is not None and len(comm) else None)
         with self._write_lock:
@@ -503,7 +502,7 @@ class GeoPackageStore:
     ) -> gpd.GeoDataFrame:
         """Entities matching the filters (see :class:`Store`)."""
         sch = schema(kind)
-        if limit is not None and limit < 0 or offset < 0:
+        if (limit is not None and limit < 0) or offset < 0:
             raise InvalidQuery("limit and offset must not be negative")
         if predicate not in ("intersects", "within"):
             raise InvalidQuery(f"unknown spatial predicate {predicate!r}")
@@ -718,7 +717,7 @@ class GeoPackageStore:
         if sch.start_col is None:
             raise InvalidQuery(f"kind {kind!r} has no time axis")
         bounds = [parse_as_of(p) for p in periods]
-        marks = [b.start for b in bounds if b is not None and b.is_instant]
+        marks = [b.start for b in bounds if b is not None and b.is_instant and b.start]
         if len(marks) != len(periods) or not marks:
             raise InvalidQuery("periods must be a non-empty list of instants")
         if marks != sorted(marks):
@@ -735,7 +734,7 @@ class GeoPackageStore:
         e = df["e"].to_numpy(dtype=object)
         has_e = np.array([v is not None for v in e], dtype=bool)
         e_str = np.where(has_e, e, "").astype(str)
-        records = []
+        records: list[dict[str, Any]] = []
         prev: str | None = None
         for mark in marks:
             if sch.instantaneous:
@@ -749,8 +748,8 @@ class GeoPackageStore:
             prev = mark
             if by_expr is not None:
                 counts = df.loc[m, "grp"].value_counts().sort_index()
-                records.extend({"period": mark, by or "grp": k, "count": int(v)}
-                               for k, v in counts.items())
+                records.extend({"period": mark, by or "grp": key, "count": int(v)}
+                               for key, v in counts.items())
             else:
                 records.append({"period": mark, "count": int(m.sum())})
         cols = ["period", *([by] if by else []), "count"]
@@ -888,20 +887,22 @@ def _rtree_triggers(t: str) -> list[str]:
     r = f"rtree_{t}_geom"
     env = "ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)"
     not_empty = "NEW.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom)"
+    c = "CREATE TRIGGER IF NOT EXISTS"
     return [
-        f"CREATE TRIGGER IF NOT EXISTS {r}_insert AFTER INSERT ON {t} WHEN ({not_empty}) BEGIN "
+        f"{c} {r}_insert AFTER INSERT ON {t} WHEN ({not_empty}) BEGIN "
         f"INSERT OR REPLACE INTO {r} VALUES (NEW.fid, {env}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {r}_update5 AFTER UPDATE ON {t} WHEN OLD.fid = NEW.fid AND "
+        f"{c} {r}_update5 AFTER UPDATE ON {t} WHEN OLD.fid = NEW.fid AND "
         f"({not_empty}) BEGIN INSERT OR REPLACE INTO {r} VALUES (NEW.fid, {env}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {r}_update6 AFTER UPDATE OF geom ON {t} WHEN OLD.fid = NEW.fid AND "
-        f"(NEW.geom IS NULL OR ST_IsEmpty(NEW.geom)) BEGIN DELETE FROM {r} WHERE id = OLD.fid; END",
-        f"CREATE TRIGGER IF NOT EXISTS {r}_update7 AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND "
+        f"{c} {r}_update6 AFTER UPDATE OF geom ON {t} WHEN OLD.fid = NEW.fid AND "
+        f"(NEW.geom IS NULL OR ST_IsEmpty(NEW.geom)) BEGIN "
+        f"DELETE FROM {r} WHERE id = OLD.fid; END",
+        f"{c} {r}_update7 AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND "
         f"({not_empty}) BEGIN DELETE FROM {r} WHERE id = OLD.fid; "
         f"INSERT OR REPLACE INTO {r} VALUES (NEW.fid, {env}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {r}_update4 AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND "
+        f"{c} {r}_update4 AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND "
         f"(NEW.geom IS NULL OR ST_IsEmpty(NEW.geom)) BEGIN DELETE FROM {r} WHERE id IN "
         f"(OLD.fid, NEW.fid); END",
-        f"CREATE TRIGGER IF NOT EXISTS {r}_delete AFTER DELETE ON {t} WHEN old.geom NOT NULL BEGIN "
+        f"{c} {r}_delete AFTER DELETE ON {t} WHEN old.geom NOT NULL BEGIN "
         f"DELETE FROM {r} WHERE id = OLD.fid; END",
     ]
 
