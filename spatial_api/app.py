@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 
 from gis.store import Store, open_store
 from spatial_api.errors import install_handlers
+from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
 
 
@@ -22,13 +23,18 @@ def get_store(request: Request) -> Store:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. Nothing is opened until the lifespan starts."""
     settings = settings or Settings()
+    # pygeoapi reads its configuration when imported: generate it now (from the
+    # layer catalog), before anything imports pygeoapi.
+    ogc_runtime = ogc.make_runtime(settings.base_url, settings.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
+        ogc.start(ogc_runtime, app.state.store)
         try:
             yield
         finally:
+            ogc.stop(ogc_runtime)
             app.state.store.close()
 
     app = FastAPI(
@@ -38,7 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.ogc = ogc_runtime
     install_handlers(app)
+    ogc.mount_ogc(app, ogc_runtime)
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:

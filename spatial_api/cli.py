@@ -280,6 +280,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
                 log_level="info")
 
 
+from spatial_api.cli_analysis import analysis as _analysis  # noqa: E402
+
+cli.add_command(_analysis)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning core errors into one-line messages."""
     try:

@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
+from gis.filters import Filter
 from gis.timeaxis import TimeFilter
 
 AsOf = str | date | datetime | TimeFilter | None
@@ -85,8 +86,10 @@ class Store(Protocol):
         bbox: BBox | None = None,
         within: BaseGeometry | None = None,
         where: Mapping[str, Any] | None = None,
+        filter: Filter | None = None,
     ) -> int:
-        """Number of entities (rows) matching the filters."""
+        """Number of entities (rows) matching the filters (``filter``: a CQL2 filter,
+        see :mod:`gis.filters`, executed inside the store)."""
 
     def get(self, kind: str, entity_id: str, *, as_of: AsOf = None) -> gpd.GeoDataFrame:
         """The entity ``entity_id`` (the version valid at ``as_of`` for versioned kinds,
@@ -106,9 +109,11 @@ class Store(Protocol):
         order_by: Sequence[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        filter: Filter | None = None,
     ) -> gpd.GeoDataFrame:
         """Entities matching every filter given: bbox, geometry (``intersects`` or
-        ``within``), H3 cell of any resolution, valid time, equality filters."""
+        ``within``), H3 cell of any resolution, valid time, equality filters, and a
+        CQL2 ``filter`` (:class:`gis.filters.Filter`) compiled into the backend's SQL."""
 
     def nearest(
         self,

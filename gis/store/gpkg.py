@@ -13,6 +13,7 @@ vectorised bounds and restores the triggers before it commits.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import struct
@@ -32,7 +33,16 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.crs import METRIC_CRS, transformer
 from gis.errors import EntityNotFound, IngestError, InvalidGeometry, InvalidQuery, StoreUnavailable
-from gis.h3cells import AGGREGATE_RES, BLOCK_RES, CELL_RES, cell_resolution, child_range, parent_sql
+from gis.filters import Filter, compile_sqlite, register_sqlite_functions
+from gis.h3cells import (
+    AGGREGATE_RES,
+    BLOCK_RES,
+    CELL_RES,
+    cell_parent,
+    cell_resolution,
+    child_range,
+    parent_sql,
+)
 from gis.ingest import Prepared, prepare
 from gis.model import KIND_ORDER, SCHEMAS, ColType, KindSchema, schema
 from gis.store.base import AsOf, BBox, IngestReport, Progress, StoreStats
@@ -174,6 +184,7 @@ class GeoPackageStore:
             for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
                 conn.create_function(name, 1, _st(i), deterministic=True)
             conn.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+            register_sqlite_functions(conn, decode_geometries)
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
@@ -390,6 +401,7 @@ class GeoPackageStore:
         within: BaseGeometry | None = None,
         cell: int | None = None,
         where: Mapping[str, Any] | None = None,
+        filter: Filter | None = None,
         alias: str = "t",
     ) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
@@ -441,6 +453,10 @@ class GeoPackageStore:
             else:
                 clauses.append(f"{alias}.{key} = ?")
                 params.append(value)
+        if filter is not None:
+            frag, fparams = compile_sqlite(filter.node, sch, filter.queryables, alias)
+            clauses.append(frag)
+            params.extend(fparams)
         return clauses, params
 
     # -- reads --------------------------------------------------------------
@@ -499,6 +515,7 @@ class GeoPackageStore:
         order_by: Sequence[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        filter: Filter | None = None,
     ) -> gpd.GeoDataFrame:
         """Entities matching the filters (see :class:`Store`)."""
         sch = schema(kind)
@@ -507,18 +524,28 @@ class GeoPackageStore:
         if predicate not in ("intersects", "within"):
             raise InvalidQuery(f"unknown spatial predicate {predicate!r}")
         clauses, params = self._where(sch, as_of=as_of, bbox=bbox, within=within, cell=cell,
-                                      where=where)
-        if within is None:
-            return self._select(sch, clauses, params, columns, order_by, limit, offset)
-        # The R-tree gives candidates by envelope; the exact test is vectorised
-        # shapely on the candidates, then paging applies to the exact result.
-        df = self._select(sch, clauses, params, columns, order_by)
-        mask = _spatial_mask(df.geometry.values, within, predicate)
-        df = df[mask]
-        if offset or limit is not None:
-            end = None if limit is None else offset + limit
-            df = df.iloc[offset:end]
-        return df.reset_index(drop=True)
+                                      where=where, filter=filter)
+        if within is not None:
+            # Exact spatial test first (on fid + geometry only), then fetch just the
+            # matching rows, so paging and sorting run in SQL on the exact result.
+            fids = self._within_fids(sch, clauses, params, within, predicate)
+            clauses = ["t.fid IN (SELECT value FROM json_each(?))"]
+            params = [json.dumps(fids.tolist())]
+        return self._select(sch, clauses, params, columns, order_by, limit, offset)
+
+    def _within_fids(
+        self, sch: KindSchema, clauses: list[str], params: list[Any],
+        within: BaseGeometry, predicate: str,
+    ) -> npt.NDArray[np.int64]:
+        """Fids of the rows passing ``clauses`` (which hold the R-tree envelope test)
+        whose geometry passes the exact ``predicate`` against ``within``."""
+        sql = f"SELECT t.fid, t.geom FROM {sch.table} t WHERE " + " AND ".join(clauses)
+        rows = self._conn().execute(sql, params).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64)
+        fids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        geoms = decode_geometries([r[1] for r in rows])
+        return fids[_spatial_mask(geoms, within, predicate)]
 
     def count(
         self,
@@ -528,13 +555,24 @@ class GeoPackageStore:
         bbox: BBox | None = None,
         within: BaseGeometry | None = None,
         where: Mapping[str, Any] | None = None,
+        filter: Filter | None = None,
     ) -> int:
         """Number of rows matching the filters."""
         sch = schema(kind)
         if within is not None:
-            return len(self.query(kind, within=within, as_of=as_of, where=where, bbox=bbox,
-                                  columns=["id"]))
-        clauses, params = self._where(sch, as_of=as_of, bbox=bbox, where=where)
+            clauses, params = self._where(sch, as_of=as_of, bbox=bbox, within=within,
+                                          where=where, filter=filter)
+            return len(self._within_fids(sch, clauses, params, within, "intersects"))
+        if bbox is not None and as_of is None and not where and filter is None:
+            # A bbox alone is answered by the R-tree itself (ten times faster than
+            # joining its ids back to the table); the R-tree holds every geometry row.
+            if sch.geometry is None:
+                raise InvalidQuery(f"kind {kind!r} has no geometry")
+            x0, y0, x1, y1 = _check_bbox(bbox)
+            return int(self._conn().execute(
+                f"SELECT COUNT(*) FROM rtree_{sch.table}_geom WHERE maxx >= ? AND minx <= ? "
+                "AND maxy >= ? AND miny <= ?", (x0, x1, y0, y1)).fetchone()[0])
+        clauses, params = self._where(sch, as_of=as_of, bbox=bbox, where=where, filter=filter)
         if not clauses:
             meta = self.get_meta().get(f"rows:{kind}")
             if meta is not None:
@@ -652,10 +690,12 @@ class GeoPackageStore:
         by_expr = self._by_expr(sch, by, tf)
         sum_cols = self._sum_cols(sch, sums)
         # Resolutions up to the block's come from the indexed res-9 column.
-        cell_expr = "t.block" if res == BLOCK_RES else (
-            parent_sql("t.block", res) if res < BLOCK_RES else parent_sql("t.h3", res))
+        # Coarser resolutions group by the indexed block (index order, no sort) and
+        # take parents in numpy afterwards; finer ones need the res-15 cell.
+        cell_expr = "t.block" if res <= BLOCK_RES else parent_sql("t.h3", res)
         clauses, params = self._where(sch, as_of=tf, within=within)
-        clauses.append("t.h3 IS NOT NULL")
+        # (``block`` is in the covering index; ``h3`` would force a table lookup)
+        clauses.append("t.block IS NOT NULL")
         sel = [f"{cell_expr} AS cell"]
         group = ["cell"]
         if by_expr is not None:
@@ -687,6 +727,9 @@ class GeoPackageStore:
             rows = self._conn().execute(sql, params).fetchall()
             out = pd.DataFrame.from_records(
                 rows, columns=["cell", *(["grp"] if by_expr else []), "count", *sum_cols])
+        if res < BLOCK_RES and len(out):
+            out["cell"] = cell_parent(out["cell"].to_numpy(dtype=np.int64), res)
+            out = out.groupby(group, sort=True).sum().reset_index()
         if by is not None:
             out = out.rename(columns={"grp": by})
         out["cell"] = out["cell"].astype(np.int64)
@@ -814,8 +857,6 @@ class GeoPackageStore:
 
 
 def _parent(cell: int, res: int) -> int:
-    from gis.h3cells import cell_parent
-
     return int(cell_parent(np.int64(cell), res))
 
 

@@ -1,0 +1,378 @@
+"""Mounting pygeoapi at ``/ogc``: bootstrap, roles, and the narrow fixes OneMap needs.
+
+pygeoapi 0.21 reads one configuration at import time and serves every request
+with one global ``API`` object. OneMap needs a different view per role, a
+CQL2-text parser, and the caller's principal inside the provider. It gets them
+by replacing pygeoapi's ``execute_from_starlette`` (the one function every
+Starlette route calls) with a wrapper that
+
+- picks the role's own ``API`` object (built from the role's generated
+  configuration), so hidden collections are absent and answer 404;
+- runs pygeoapi's handler with the request context set in the worker thread;
+- swaps three handlers for thin wrappers (items: CQL2 filter languages;
+  conformance: Part 3 classes; openapi: generated per role on first use).
+
+Everything else is pygeoapi's own code. See docs/ogc.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gis.errors import CoreError, InvalidQuery
+from gis.filters import parse_cql2_json, parse_cql2_text
+from layers.access import ADMIN, Principal, UnknownApiKey, load_roles
+from layers.audit import AuditLog
+from layers.catalog import Layer, default_catalog, visible_layers
+from spatial_api.ogc.config import FILTER_CONFORMANCE, SUPPORTED_CRS, pygeoapi_config
+from spatial_api.ogc.context import CURRENT, OgcRuntime, RequestContext
+from spatial_api.ogc.settings import OgcSettings
+
+log = logging.getLogger(__name__)
+
+_SCOPE_KEY = "onemap.ogc"
+_FILTER_LANGS = ("cql2-text", "cql2-json")
+_PATCHED = False
+
+
+# ---------------------------------------------------------------------------
+# bootstrap (one pygeoapi import per process)
+
+
+def _bootstrap(runtime: OgcRuntime) -> Any:
+    """Import ``pygeoapi.starlette_app`` once, with a configuration generated from the catalog.
+
+    pygeoapi reads ``PYGEOAPI_CONFIG``/``PYGEOAPI_OPENAPI`` when imported; that
+    module-level configuration only serves requests that bypass the gate (none
+    in OneMap). Each app's own per-role configurations are built at start-up.
+    """
+    import sys
+
+    if "pygeoapi.starlette_app" not in sys.modules:
+        cfg = pygeoapi_config(runtime.catalog.values(), base_url=runtime.base_url,
+                              output_dir=str(runtime.run_dir / "jobs"),
+                              max_items=runtime.max_items)
+        cfg_path = runtime.run_dir / "pygeoapi-bootstrap.yml"
+        cfg_path.write_text(yaml.safe_dump(_yaml_safe(cfg), allow_unicode=True),
+                            encoding="utf-8")
+        oas_path = runtime.run_dir / "pygeoapi-bootstrap-openapi.json"
+        oas_path.write_text("{}", encoding="utf-8")
+        os.environ["PYGEOAPI_CONFIG"] = str(cfg_path)
+        os.environ["PYGEOAPI_OPENAPI"] = str(oas_path)
+    import pygeoapi.starlette_app as sa
+
+    _patch(sa)
+    return sa
+
+
+def _yaml_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _yaml_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_yaml_safe(v) for v in obj]
+    return obj
+
+
+def _patch(sa: Any) -> None:
+    """Install the wrapper around ``execute_from_starlette`` and the filter parsers."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    import pygeoapi.api as core_api
+    import pygeoapi.api.itemtypes as itemtypes
+    import pygeoapi.api.tiles as tiles_api
+
+    original = sa.execute_from_starlette
+    overrides: dict[Callable[..., Any], Callable[..., Any]] = {
+        itemtypes.get_collection_items: functools.partial(_items, itemtypes.get_collection_items),
+        core_api.conformance: functools.partial(_conformance, core_api.conformance),
+        core_api.openapi_: functools.partial(_openapi, core_api.openapi_),
+        tiles_api.get_collection_tiles_metadata: functools.partial(
+            _tiles_metadata, tiles_api.get_collection_tiles_metadata),
+    }
+
+    async def execute(api_function: Callable[..., Any], request: Any, *args: Any,
+                      skip_valid_check: bool = False, alternative_api: Any = None) -> Any:
+        ctx: RequestContext | None = request.scope.get(_SCOPE_KEY)
+        if ctx is None:
+            return await original(api_function, request, *args,
+                                  skip_valid_check=skip_valid_check,
+                                  alternative_api=alternative_api)
+        api = role_api(ctx.runtime, ctx.principal)
+        fn = overrides.get(api_function, api_function)
+        bound = functools.partial(_in_context, ctx, fn)
+        return await original(bound, request, *args, skip_valid_check=skip_valid_check,
+                              alternative_api=api)
+
+    sa.execute_from_starlette = execute
+    # Text filters: pygeoapi 0.21 parses them as ECQL; OneMap parses CQL2 (the
+    # items wrapper has already parsed and validated them, see _items).
+    itemtypes.parse_ecql_text = _parsed_filter
+    # CQL2-JSON bodies: pygeoapi's parser swaps bbox axes and misreads BETWEEN.
+    itemtypes.parse_cql2_json = _parse_json_body
+    _PATCHED = True
+
+
+def _in_context(ctx: RequestContext, fn: Callable[..., Any], *args: Any) -> Any:
+    token = CURRENT.set(ctx)
+    try:
+        return fn(*args)
+    except Exception:
+        # pygeoapi lets some errors escape its handlers (a bare 500 with an empty
+        # body); answer with an OGC exception body and no internals instead.
+        log.exception("unhandled error in an OGC handler")
+        api = args[0]
+        headers = {"Content-Type": "application/json"}
+        return api.get_exception(500, headers, "json", "NoApplicableCode",
+                                 "internal error")
+    finally:
+        CURRENT.reset(token)
+
+
+# ---------------------------------------------------------------------------
+# per-role API objects
+
+
+def role_api(runtime: OgcRuntime, principal: Principal) -> Any:
+    """The pygeoapi ``API`` of ``principal``'s role (built on first use, then cached)."""
+    api = runtime.apis.get(principal.role)
+    if api is None:
+        from pygeoapi.api import API
+
+        layers = visible_layers(runtime.catalog, principal)
+        cfg = pygeoapi_config(layers, base_url=runtime.base_url,
+                              output_dir=str(runtime.run_dir / "jobs"),
+                              extents=runtime.extents, max_items=runtime.max_items,
+                              default_items=runtime.default_items)
+        api = API(cfg, None)
+        runtime.apis[principal.role] = api
+    return api
+
+
+# ---------------------------------------------------------------------------
+# handler wrappers (run in pygeoapi's worker thread, context set)
+
+
+class _Params(dict):  # type: ignore[type-arg]
+    """Query parameters with ``filter-lang`` hidden from pygeoapi's own check.
+
+    pygeoapi 0.21 accepts only ``cql-text``/``cql-json`` there; OneMap has
+    already validated the (CQL2) language, and ``items()`` still returns it so
+    paging links keep it.
+    """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key == "filter-lang":
+            return default
+        return super().get(key, default)
+
+
+
+
+def _parsed_filter(_text: str) -> Any:
+    ctx_filter = _THREAD.filter
+    if ctx_filter is None:
+        raise InvalidQuery("bad CQL2 text")
+    return ctx_filter
+
+
+def _parse_json_body(body: str) -> Any:
+    return parse_cql2_json(body)
+
+
+class _Thread:
+    """Per-thread slot for the filter parsed by the items wrapper."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._local = threading.local()
+
+    @property
+    def filter(self) -> Any:
+        return getattr(self._local, "filter", None)
+
+    @filter.setter
+    def filter(self, value: Any) -> None:
+        self._local.filter = value
+
+
+_THREAD = _Thread()
+
+
+def _items(original: Callable[..., Any], api: Any, request: Any, dataset: str) -> Any:
+    """Items: validate ``filter-lang``/``filter-crs`` and parse CQL2, then pygeoapi."""
+    params = request.params
+    headers = request.get_response_headers(**api.api_headers)
+    lang = params.get("filter-lang")
+    text = params.get("filter")
+    _THREAD.filter = None
+    try:
+        if lang is not None and lang not in _FILTER_LANGS:
+            raise InvalidQuery(f"filter-lang must be one of {', '.join(_FILTER_LANGS)}")
+        if text is not None:
+            node = parse_cql2_json(text) if lang == "cql2-json" else parse_cql2_text(text)
+            _THREAD.filter = node
+        fcrs = params.get("filter-crs")
+        if fcrs is not None and fcrs not in SUPPORTED_CRS:
+            # pygeoapi itself moves the literals from filter-crs to the storage CRS.
+            raise InvalidQuery(f"filter-crs must be one of {', '.join(SUPPORTED_CRS)}")
+    except CoreError as exc:
+        return api.get_exception(400, headers, request.format, "InvalidParameterValue",
+                                 exc.message)
+    request._args = _Params(params.items())
+    try:
+        return original(api, request, dataset)
+    finally:
+        _THREAD.filter = None
+
+
+def _conformance(original: Callable[..., Any], api: Any, request: Any) -> Any:
+    """pygeoapi's conformance document plus the Part 3 / CQL2 classes OneMap implements."""
+    headers, status, content = original(api, request)
+    if status == 200 and isinstance(content, str) and content.startswith("{"):
+        doc = json.loads(content)
+        doc["conformsTo"] = sorted(set(doc.get("conformsTo", [])) | set(FILTER_CONFORMANCE))
+        content = json.dumps(doc)
+    return headers, status, content
+
+
+def _tiles_metadata(original: Callable[..., Any], api: Any, request: Any, *args: Any) -> Any:
+    """Tile-set metadata; pygeoapi 0.21 fails (500) when no ``f`` is given: default to JSON."""
+    if request.format is None:
+        request._format = "json"
+    return original(api, request, *args)
+
+
+def _openapi(original: Callable[..., Any], api: Any, request: Any) -> Any:
+    """The role's OpenAPI document, generated from its configuration on first use."""
+    if api.openapi is None:
+        from pygeoapi.openapi import get_oas
+
+        api.openapi = get_oas(api.config, fail_on_invalid_collection=False)
+    return original(api, request)
+
+
+# ---------------------------------------------------------------------------
+# the gate: API key -> principal
+
+
+class OgcGate:
+    """ASGI middleware in front of pygeoapi: resolves the caller's principal."""
+
+    def __init__(self, app: ASGIApp, runtime: OgcRuntime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Resolve the API key, then hand the request to pygeoapi (401 for a bad key)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-api-key":
+                key = value.decode("latin-1").strip()
+        if key is None:
+            from urllib.parse import parse_qs
+
+            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            key = (qs.get("api_key") or [None])[0]
+        try:
+            principal = self.runtime.roles.principal(key)
+        except UnknownApiKey:
+            await _json(send, 401, {"code": "InvalidApiKey", "description": "unknown API key"})
+            return
+        if self.runtime.store is None:
+            await _json(send, 503, {"code": "ServiceUnavailable",
+                                    "description": "the service is starting"})
+            return
+        scope[_SCOPE_KEY] = RequestContext(self.runtime, principal)
+        await self.app(scope, receive, send)
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# ---------------------------------------------------------------------------
+# mount
+
+
+def make_runtime(base_url: str, data_dir: Path, settings: OgcSettings | None = None,
+                 catalog: dict[str, Layer] | None = None) -> OgcRuntime:
+    """The runtime of one app (roles file read, run directory created)."""
+    settings = settings or OgcSettings()
+    run_dir = Path(tempfile.mkdtemp(prefix="onemap-ogc-"))
+    (run_dir / "jobs").mkdir()
+    audit_path = Path(settings.audit_file) if settings.audit_file else data_dir / "audit.jsonl"
+    return OgcRuntime(
+        catalog=catalog or default_catalog(),
+        roles=load_roles(settings.roles_file),
+        audit=AuditLog(audit_path),
+        base_url=base_url.rstrip("/") + "/ogc",
+        run_dir=run_dir,
+        max_items=settings.max_items,
+        default_items=settings.default_items,
+    )
+
+
+def mount_ogc(app: Any, runtime: OgcRuntime) -> None:
+    """Mount pygeoapi behind the gate at ``/ogc`` on a FastAPI/Starlette app."""
+    sa = _bootstrap(runtime)
+    app.mount("/ogc", OgcGate(sa.APP, runtime))
+
+
+def start(runtime: OgcRuntime, store: Any) -> None:
+    """Bind the opened store and compute the collections' extents (app start-up)."""
+    runtime.store = store
+    runtime.apis.clear()
+    (runtime.run_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    extents: dict[str, dict[str, Any]] = {}
+    try:
+        district = store.query("district", columns=["id"])
+        bbox = [float(v) for v in district.total_bounds] if len(district) else None
+    except CoreError:
+        bbox = None
+    for layer in runtime.catalog.values():
+        ext: dict[str, Any] = {}
+        if bbox is not None and all(v == v for v in bbox):
+            ext["bbox"] = [round(v, 6) for v in bbox]
+        try:
+            ext["temporal"] = layer.temporal_extent(store)
+        except CoreError:
+            ext["temporal"] = (None, None)
+        extents[layer.id] = ext
+    runtime.extents = extents
+    # The admin view is written out for inspection (never edited by hand).
+    cfg = pygeoapi_config(runtime.catalog.values(), base_url=runtime.base_url,
+                          output_dir=str(runtime.run_dir / "jobs"), extents=extents,
+                          max_items=runtime.max_items)
+    (runtime.run_dir / "pygeoapi-admin.yml").write_text(
+        yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    role_api(runtime, Principal(ADMIN))
+
+
+def stop(runtime: OgcRuntime) -> None:
+    """Unbind the store and remove the run directory (app shutdown)."""
+    import shutil
+
+    runtime.store = None
+    runtime.apis.clear()
+    bootstrap = os.environ.get("PYGEOAPI_CONFIG", "")
+    if not bootstrap.startswith(str(runtime.run_dir)):
+        shutil.rmtree(runtime.run_dir, ignore_errors=True)

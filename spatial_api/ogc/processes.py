@@ -1,0 +1,165 @@
+"""pygeoapi process plugins: ``block-portrait`` and ``renewal-impact``.
+
+Each parses its inputs into the analysis' typed input, calls the plain function
+in ``gis.analysis`` on the app's store and returns the result object as JSON.
+Results are aggregates; for roles that may not see persons individually, person
+counts below k are suppressed (k-anonymity, docs/ogc.md).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import shapely
+from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+from shapely.geometry import shape
+
+from gis.analysis.portrait import BlockPortraitInput, block_portrait
+from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+from gis.errors import CoreError, InvalidGeometry, InvalidQuery
+from layers.catalog import PERSONS_ACCESS
+from spatial_api.ogc.context import RequestContext, current
+
+
+class ProcessInputError(ProcessorExecuteError):  # type: ignore[misc]
+    """Bad process input: 400 with an OGC exception body."""
+
+    http_status_code = HTTPStatus.BAD_REQUEST
+    ogc_exception_code = "InvalidParameterValue"
+
+
+def _ctx() -> RequestContext:
+    ctx = current()
+    if ctx is None:
+        raise ProcessorExecuteError(user_msg="the service is not ready")
+    return ctx
+
+
+_AS_OF = {"title": "As of", "description": "Date of the analysis (YYYY-MM-DD); today if absent",
+          "schema": {"type": "string", "format": "date"}, "minOccurs": 0, "maxOccurs": 1}
+
+BLOCK_PORTRAIT_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "block-portrait",
+    "title": {"en": "Block portrait", "zh": "网格画像"},
+    "description": {"en": "Counts and breakdowns of one H3 block at a date: population by age "
+                          "band and sex, households, houses, buildings by use, enterprises by "
+                          "industry, events by category (12 months), industrial space and "
+                          "vacancy."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["H3", "block", "portrait"],
+    "links": [],
+    "inputs": {
+        "cell": {"title": "H3 cell", "description": "Block id (hex, res 7-12)",
+                 "schema": {"type": "string"}, "minOccurs": 0, "maxOccurs": 1},
+        "lon": {"title": "Longitude", "schema": {"type": "number"}, "minOccurs": 0,
+                "maxOccurs": 1},
+        "lat": {"title": "Latitude", "schema": {"type": "number"}, "minOccurs": 0,
+                "maxOccurs": 1},
+        "res": {"title": "Resolution", "schema": {"type": "integer", "minimum": 7,
+                                                  "maximum": 12, "default": 9},
+                "minOccurs": 0, "maxOccurs": 1},
+        "as_of": _AS_OF,
+    },
+    "outputs": {"portrait": {"title": "Block portrait",
+                             "schema": {"type": "object", "contentMediaType": "application/json"}}},
+    "example": {"inputs": {"lon": 114.118, "lat": 22.548, "res": 9, "as_of": "2024-06-30"}},
+}
+
+RENEWAL_IMPACT_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "renewal-impact",
+    "title": {"en": "Renewal impact", "zh": "城市更新影响评估"},
+    "description": {"en": "What an urban-renewal area holds at a date: buildings and floor area "
+                          "by use, households, persons by age band, enterprises by industry "
+                          "with employees, industrial spaces, facilities, events in the last "
+                          "12 months."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["urban renewal", "impact"],
+    "links": [],
+    "inputs": {
+        "area": {"title": "Renewal area", "description": "GeoJSON Polygon/MultiPolygon (WGS84)",
+                 "schema": {"$ref": "http://schemas.opengis.net/ogcapi/features/part1/1.0/"
+                                    "openapi/schemas/geometryGeoJSON.yaml"},
+                 "minOccurs": 1, "maxOccurs": 1},
+        "as_of": _AS_OF,
+    },
+    "outputs": {"impact": {"title": "Renewal impact",
+                           "schema": {"type": "object", "contentMediaType": "application/json"}}},
+    "example": {"inputs": {"area": {"type": "Polygon", "coordinates": [[
+        [114.11, 22.54], [114.12, 22.54], [114.12, 22.55], [114.11, 22.55], [114.11, 22.54]]]},
+        "as_of": "2024-06-30"}},
+}
+
+
+def _suppress(ctx: RequestContext) -> bool:
+    return not PERSONS_ACCESS.allows(ctx.principal)
+
+
+def _number(data: dict[str, Any], key: str) -> float | None:
+    if data.get(key) is None:
+        return None
+    try:
+        return float(data[key])
+    except (TypeError, ValueError):
+        raise InvalidQuery(f"{key} must be a number") from None
+
+
+class BlockPortraitProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``block-portrait``."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, BLOCK_PORTRAIT_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """Run the portrait for the caller's role."""
+        ctx = _ctx()
+        try:
+            res = data.get("res", 9)
+            inp = BlockPortraitInput(
+                cell=data.get("cell"), lon=_number(data, "lon"), lat=_number(data, "lat"),
+                res=int(res) if str(res).lstrip("-").isdigit() else -1,
+                as_of=data.get("as_of"))
+            result = block_portrait(ctx.runtime.require_store(), inp)
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        if _suppress(ctx):
+            result = result.suppressed_copy(ctx.principal.k)
+        return "application/json", result.as_dict()
+
+    def __repr__(self) -> str:
+        return "<BlockPortraitProcessor>"
+
+
+class RenewalImpactProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``renewal-impact``."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, RENEWAL_IMPACT_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """Run the renewal impact for the caller's role."""
+        ctx = _ctx()
+        try:
+            area = data.get("area")
+            if isinstance(area, dict) and area.get("type") == "Feature":
+                area = area.get("geometry")
+            if not isinstance(area, dict):
+                raise InvalidGeometry("input 'area' must be a GeoJSON geometry")
+            try:
+                geom = shape(area)
+            except Exception:
+                raise InvalidGeometry("input 'area' is not a valid GeoJSON geometry") from None
+            if not isinstance(geom, shapely.Geometry):
+                raise InvalidGeometry("input 'area' is not a geometry")
+            result = renewal_impact(ctx.runtime.require_store(),
+                                    RenewalImpactInput(geom, data.get("as_of")))
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        if _suppress(ctx):
+            result = result.suppressed_copy(ctx.principal.k)
+        return "application/json", result.as_dict()
+
+    def __repr__(self) -> str:
+        return "<RenewalImpactProcessor>"
