@@ -18,7 +18,7 @@ from bench.common import Row, table
 from gis.store.gpkg import GeoPackageStore
 
 #: Optional benchmark modules of other packages: each has ``run(store) -> list[Row]``.
-EXTRA = ("bench.bench_address",)
+EXTRA = ("bench.bench_ogc", "bench.bench_address", "bench.bench_tiles", "bench.bench_postgis")
 
 
 def main() -> None:

@@ -3,10 +3,9 @@
 Both servers serve the same GeoPackage in the same run over real HTTP (uvicorn on
 local ports). The stock ``SQLiteGPKG`` provider needs SQLite extension loading and
 SpatiaLite, which this project's Python lacks, so it runs under another Python:
-``ONEMAP_BENCH_STOCK_PYTHON`` (default ``/tmp/stockvenv/bin/python``), e.g.
-``/usr/bin/python3 -m venv /tmp/stockvenv && /tmp/stockvenv/bin/pip install
-pygeoapi==0.21.0 uvicorn starlette`` plus Debian's ``libsqlite3-mod-spatialite``.
-Without it the anchor column says so. Timed figures are printed, never asserted.
+``ONEMAP_BENCH_STOCK_PYTHON`` (default ``.venv-stock/bin/python``), which
+``make bench`` creates on Debian's Python 3.11 with ``pygeoapi==0.21.0 uvicorn starlette``
+and Debian's ``libsqlite3-mod-spatialite``. Without it the anchor column says so. Timed figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import shapely
 
 from bench.common import ms, p, timeit
 
-STOCK_PYTHON = os.environ.get("ONEMAP_BENCH_STOCK_PYTHON", "/tmp/stockvenv/bin/python")
+STOCK_PYTHON = os.environ.get("ONEMAP_BENCH_STOCK_PYTHON", ".venv-stock/bin/python")
 ADMIN = {"X-API-Key": "demo-admin-key"}
 #: Central Luohu (about 3 x 3 km): thousands of buildings and enterprises at full scale.
 BBOX = (114.10, 22.53, 114.13, 22.56)
