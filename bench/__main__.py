@@ -40,7 +40,9 @@ def main() -> None:
         for name in EXTRA:
             try:
                 mod = importlib.import_module(name)
-            except ModuleNotFoundError:
+            except ModuleNotFoundError as exc:
+                if exc.name != name:  # a missing dependency is an error, not "no module"
+                    raise
                 continue
             for r in mod.run(store):
                 rows.append(r if isinstance(r, Row) else Row(*[str(x) for x in r]))
