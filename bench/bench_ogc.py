@@ -5,7 +5,8 @@ local ports). The stock ``SQLiteGPKG`` provider needs SQLite extension loading a
 SpatiaLite, which this project's Python lacks, so it runs under another Python:
 ``ONEMAP_BENCH_STOCK_PYTHON`` (default ``.venv-stock/bin/python``), which
 ``make bench`` creates on Debian's Python 3.11 with ``pygeoapi==0.21.0 uvicorn starlette``
-and Debian's ``libsqlite3-mod-spatialite``. Without it the anchor column says so. Timed figures are printed, never asserted.
+and Debian's ``libsqlite3-mod-spatialite``. Without it the anchor column says so.
+Timed figures are printed, never asserted.
 """
 
 from __future__ import annotations

@@ -309,6 +309,9 @@ def read_file(path: str | Path, kind: str) -> pd.DataFrame:
             lat = pd.to_numeric(df.pop("lat"), errors="coerce").to_numpy()
             geoms = np.asarray(shapely.points(lon, lat), dtype=object)
             geoms[~(np.isfinite(lon) & np.isfinite(lat))] = None
+        elif sch.geometry_nullable:
+            # e.g. hotline events with only an address text: geocoded by the caller
+            geoms = np.full(len(df), None, dtype=object)
         else:
             raise IngestError("a CSV needs lon/lat columns or a wkt column")
         return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))

@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from address import AddressService
 from gis.store import Store, open_store
+from spatial_api.address_routes import address_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
+        app.state.address = AddressService.from_store(app.state.store)
         ogc.start(ogc_runtime, app.state.store)
         try:
             yield
@@ -47,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ogc = ogc_runtime
     install_handlers(app)
     ogc.mount_ogc(app, ogc_runtime)
+    app.include_router(address_router(), prefix="/address")
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:

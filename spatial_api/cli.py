@@ -118,11 +118,35 @@ def ingest(file: Path, kind: str, replace: bool, data_dir: Path | None) -> None:
 
     frame = read_file(file, kind)
     with _store(data_dir) as store, Progress(transient=True) as bar:
+        frame = _geocode_missing(kind, frame, store)
         task = bar.add_task(f"ingest {kind}", total=max(len(frame), 1))
         report = store.ingest(kind, frame, replace=replace,
                               progress=lambda done, total: bar.update(task, completed=done))
     click.echo(json.dumps({"kind": report.kind, "rows": report.rows,
                            "seconds": round(report.seconds, 3)}))
+
+
+def _geocode_missing(kind: str, frame: Any, store: Any) -> Any:
+    """Resolve rows that carry an address text but no geometry with the address service
+    (built only when such rows exist); unresolved rows keep a null geometry and get
+    ``geocode_status = unresolved``."""
+    import shapely
+
+    from gis.model import schema
+
+    sch = schema(kind)
+    if sch.geometry is None or "geometry" not in frame.columns:
+        return frame
+    text_col = "address_text" if "address_text" in frame.columns else "address"
+    if text_col not in frame.columns:
+        return frame
+    missing = shapely.is_missing(frame.geometry.values) & frame[text_col].notna().to_numpy()
+    if not missing.any():
+        return frame
+    from address import AddressService
+    from address.ingest import resolve_frame
+
+    return resolve_frame(kind, frame, AddressService.from_store(store))
 
 
 @cli.command()
@@ -283,6 +307,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 from spatial_api.cli_analysis import analysis as _analysis  # noqa: E402
 
 cli.add_command(_analysis)
+from spatial_api.cli_address import address as _address  # noqa: E402
+
+cli.add_command(_address)
 
 
 def main() -> None:

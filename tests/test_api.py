@@ -28,6 +28,10 @@ def test_health_reports_store_counts(tmp_path: Path) -> None:
         assert body["counts"]["person"] == 6 and body["counts"]["community"] == 2
         assert body["build_time"] == "2026-02-03T04:05:06Z"
         assert str(tmp_path) not in r.text  # no internal paths
+        parsed = client.get("/address/parse", params={"q": "深圳罗湖东门街道湖贝社区"})
+        assert parsed.status_code == 200
+        assert parsed.json()["components"]["subdistrict"] == "东门街道"
+        assert client.get("/address/parse", params={"q": ""}).status_code == 400
         missing = client.get("/nowhere")
         assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
 

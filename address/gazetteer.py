@@ -1,0 +1,419 @@
+"""The gazetteer: every name the parser knows, with its aliases and parents.
+
+Places are the admin units (province, city, district, subdistrict, community),
+the roads and the POIs (estates, building complexes). Each place has one
+canonical name (the full official form, e.g. 东门街道, 湖贝社区) and aliases;
+an alias is *weak* when it is a bare short name that could also begin some
+other word (``东门`` in 东门中路, ``湖贝`` in 湖贝大厦): the parser only accepts
+a weak alias where the context allows it.
+
+Lookup is a longest-match scan over the normalised text with a first-character
+length index, and a symmetric-deletion index for one-character typos (the idea
+of SymSpell, written out here because the libraries that implement it split
+on word boundaries, which Han text does not have).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+from address.normalize import digit_variant, normalize_name
+
+#: Folder of the real admin division tables.
+REAL_DIR = Path(__file__).resolve().parent.parent / "data" / "real" / "admin_divisions"
+
+#: Kinds of places, from the largest to the smallest.
+ADMIN_KINDS = ("province", "city", "district", "subdistrict", "community")
+PLACE_KINDS = (*ADMIN_KINDS, "road", "poi")
+_RANK = {k: i for i, k in enumerate(PLACE_KINDS)}
+
+PROVINCE = "广东省"
+CITY = "深圳市"
+DISTRICT = "罗湖区"
+DISTRICT_CODE = "440303"
+CITY_CODE = "440300"
+PROVINCE_CODE = "440000"
+
+#: The other districts of Shenzhen: recognised so that an address in them is
+#: not mistaken for a Luohu one (codes from the 2020 census table, 大鹏新区 is
+#: a functional area without a census code).
+OTHER_DISTRICTS = (
+    ("福田区", "440304"), ("南山区", "440305"), ("宝安区", "440306"), ("龙岗区", "440307"),
+    ("盐田区", "440308"), ("龙华区", "440309"), ("坪山区", "440310"), ("光明区", "440311"),
+    ("大鹏新区", "440312"),
+)
+#: Other cities people name in Luohu hotline calls (to recognise foreign addresses).
+OTHER_CITIES = ("广州市", "东莞市", "惠州市", "珠海市", "佛山市", "香港", "北京市", "上海市")
+
+
+@dataclass(frozen=True)
+class Place:
+    """One named place.
+
+    ``parent`` is the canonical name of the enclosing admin unit (a community's
+    subdistrict, a subdistrict's district...); ``foreign`` marks admin units
+    outside Luohu; ``uid`` is the place's index in its gazetteer.
+    """
+
+    kind: str
+    name: str
+    code: str | None = None
+    parent: str | None = None
+    foreign: bool = False
+    uid: int = -1
+
+
+class Hit(NamedTuple):
+    """A gazetteer name found in a normalised text at ``[start, end)``."""
+
+    start: int
+    end: int
+    places: tuple[Place, ...]
+    weak: bool
+    distance: int = 0
+
+    @property
+    def length(self) -> int:
+        """Number of characters covered."""
+        return self.end - self.start
+
+
+@dataclass
+class _Alias:
+    places: list[Place] = field(default_factory=list)
+    weak: bool = True
+    places_t: tuple[Place, ...] = ()
+
+
+@lru_cache(maxsize=8192)
+def readings(ch: str) -> frozenset[str]:
+    """Toneless pinyin readings of a Han character (empty for anything else).
+
+    Typing Chinese is typing pinyin: most one-character slips are homophones
+    (湖贝大厦 typed 湖倍大厦), which is how a typo is told from another name.
+    """
+    if not ("\u4e00" <= ch <= "\u9fff"):
+        return frozenset()
+    from pypinyin import Style, pinyin
+
+    return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")[0])
+
+
+def sounds_alike(typed: str, name: str) -> bool:
+    """True when ``typed`` is ``name`` with one character replaced by a homophone."""
+    if len(typed) != len(name):
+        return False
+    diff = [i for i in range(len(name)) if typed[i] != name[i]]
+    return len(diff) == 1 and bool(readings(typed[diff[0]]) & readings(name[diff[0]]))
+
+
+def prefer_homophones(typed: str, places: list[Place], forms: dict[int, list[str]]
+                      ) -> list[Place]:
+    """The places among ``places`` whose name ``typed`` misspells by a homophone; all of
+    them when none does."""
+    if len(places) < 2:
+        return places
+    alike = [p for p in places if any(sounds_alike(typed, f) for f in forms.get(p.uid, ()))]
+    return alike or places
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by at most one substitution, insertion,
+    deletion or swap of two adjacent characters."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    n = min(la, lb)
+    while i < n and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        if a[i + 1:] == b[i + 1:]:
+            return True
+        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2:] == b[i + 2:]
+    if la > lb:
+        return a[i + 1:] == b[i:]
+    return a[i:] == b[i + 1:]
+
+
+class Gazetteer:
+    """Names of places with their aliases, searchable in normalised text."""
+
+    def __init__(self) -> None:
+        self.places: list[Place] = []
+        self._aliases: dict[str, _Alias] = {}
+        self._lengths: dict[str, tuple[int, ...]] = {}
+        self._by_name: dict[tuple[str, str], Place] = {}
+        self._fuzzy: dict[str, set[int]] = {}
+        self._fuzzy_norm: dict[int, list[str]] = {}
+        self._fuzzy_chars: frozenset[str] | None = None
+        self._fuzzy_lengths: frozenset[int] | None = None
+        self._dirty = True
+
+    # -- building -----------------------------------------------------------
+
+    def add(self, kind: str, name: str, *, code: str | None = None, parent: str | None = None,
+            aliases: Iterable[str] = (), weak_aliases: Iterable[str] = (),
+            foreign: bool = False, fuzzy: bool = False) -> Place:
+        """Add a place (or return the existing one of that kind and name).
+
+        The canonical ``name`` and ``aliases`` are strong; ``weak_aliases`` are
+        accepted by the parser only in a fitting context. Names with Chinese
+        numerals also get their ASCII-digit variant. With ``fuzzy`` the place can
+        be found with a one-character typo.
+        """
+        if kind not in _RANK:
+            raise ValueError(f"unknown place kind {kind!r}")
+        key = (kind, name)
+        place = self._by_name.get(key)
+        if place is None:
+            place = Place(kind, name, code, parent, foreign, len(self.places))
+            self.places.append(place)
+            self._by_name[key] = place
+        for alias, weak in [(name, False), *((a, False) for a in aliases),
+                            *((a, True) for a in weak_aliases)]:
+            forms = {normalize_name(alias)}
+            dv = digit_variant(alias)
+            if dv is not None:
+                forms.add(normalize_name(dv))
+            for form in forms:
+                if len(form) < 2:
+                    continue
+                entry = self._aliases.setdefault(form, _Alias())
+                if place not in entry.places:
+                    entry.places.append(place)
+                    entry.places_t = tuple(entry.places)
+                entry.weak = entry.weak and weak
+                if fuzzy and not weak and len(form) >= 3:
+                    self._add_fuzzy(form, place.uid)
+        self._dirty = True
+        return place
+
+    def warm(self) -> None:
+        """Build the lookup indexes and the pinyin readings of every name character now
+        (at start-up) rather than on the first requests."""
+        if self._dirty:
+            self._index()
+        for ch in self.fuzzy_chars:
+            readings(ch)
+
+    @property
+    def fuzzy_forms(self) -> dict[int, list[str]]:
+        """Normalised names of each typo-searchable place, by place uid."""
+        return self._fuzzy_norm
+
+    @property
+    def fuzzy_chars(self) -> frozenset[str]:
+        """Every character of the names that can be found with a typo."""
+        if self._fuzzy_chars is None:
+            self._fuzzy_chars = frozenset(ch for forms in self._fuzzy_norm.values()
+                                          for f in forms for ch in f)
+        return self._fuzzy_chars
+
+    def _add_fuzzy(self, form: str, uid: int) -> None:
+        self._fuzzy_chars = None
+        self._fuzzy_lengths = None
+        self._fuzzy_norm.setdefault(uid, [])
+        if form not in self._fuzzy_norm[uid]:
+            self._fuzzy_norm[uid].append(form)
+        self._fuzzy.setdefault(form, set()).add(uid)
+        for i in range(len(form)):
+            self._fuzzy.setdefault(form[:i] + form[i + 1:], set()).add(uid)
+
+    def _index(self) -> None:
+        # Candidate lengths by the first two characters: most positions of a text
+        # start no name at all and cost one dictionary lookup.
+        lengths: dict[str, set[int]] = {}
+        for alias in self._aliases:
+            lengths.setdefault(alias[:2], set()).add(len(alias))
+        self._lengths = {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
+        self._dirty = False
+
+    # -- lookup -------------------------------------------------------------
+
+    def get(self, kind: str, name: str) -> Place | None:
+        """The place of ``kind`` called ``name`` (canonical name), if known."""
+        return self._by_name.get((kind, name))
+
+    def lookup(self, alias: str) -> tuple[Place, ...]:
+        """Places with this (normalised) alias."""
+        entry = self._aliases.get(alias)
+        return tuple(entry.places) if entry is not None else ()
+
+    def of_kind(self, kind: str) -> list[Place]:
+        """Every place of one kind, in insertion order."""
+        return [p for p in self.places if p.kind == kind]
+
+    def scan(self, text: str) -> list[Hit]:
+        """Every alias occurring in ``text`` (normalised), possibly overlapping."""
+        if self._dirty:
+            self._index()
+        hits: list[Hit] = []
+        aliases = self._aliases
+        lengths = self._lengths
+        n = len(text)
+        for i in range(n - 1):
+            lens = lengths.get(text[i:i + 2])
+            if lens is None:
+                continue
+            for length in lens:
+                if i + length > n:
+                    continue
+                entry = aliases.get(text[i:i + length])
+                if entry is not None:
+                    hits.append(Hit(i, i + length, entry.places_t, entry.weak))
+        return hits
+
+    def fuzzy_lookup(self, query: str, kinds: tuple[str, ...] = ("poi", "road"),
+                     homophones: bool = True) -> list[Place]:
+        """Places of ``kinds`` whose name is within one edit of ``query`` (not equal).
+
+        With ``homophones``, when several names are one edit away and some of them
+        differ from ``query`` by a homophone only, just those are returned.
+        """
+        if len(query) < 3 or not self._fuzzy:
+            return []
+        found: set[int] = set()
+        got = self._fuzzy.get(query)
+        if got:
+            found |= got
+        for i in range(len(query)):
+            got = self._fuzzy.get(query[:i] + query[i + 1:])
+            if got:
+                found |= got
+        out = []
+        for uid in sorted(found):
+            place = self.places[uid]
+            if place.kind not in kinds:
+                continue
+            forms = self._fuzzy_norm.get(uid, ())
+            if any(f != query and within_one_edit(query, f) for f in forms) and not any(
+                    f == query for f in forms):
+                out.append(place)
+        return prefer_homophones(query, out, self._fuzzy_norm) if homophones else out
+
+    def fuzzy_scan(self, text: str, kinds: tuple[str, ...] = ("poi", "road"),
+                   min_len: int = 4) -> list[Hit]:
+        """Substrings of ``text`` within one edit of a fuzzy-indexed name of ``kinds``.
+
+        Only names of at least ``min_len`` characters are looked for, so that a
+        typo is told apart from a different short name.
+        """
+        if not self._fuzzy or len(text) < min_len - 1:
+            return []
+        vocab = self.fuzzy_chars
+        if self._fuzzy_lengths is None:
+            self._fuzzy_lengths = frozenset(len(f) + d for forms in self._fuzzy_norm.values()
+                                            for f in forms for d in (-1, 0, 1))
+        lengths = self._fuzzy_lengths
+        # A substring one edit away from a name has at most one character that no
+        # name uses: mark them once, skip substrings holding two.
+        foreign = [ch not in vocab for ch in text]
+        hits: list[Hit] = []
+        n = len(text)
+        for i in range(n):
+            if foreign[i] and i + 1 < n and foreign[i + 1]:
+                continue
+            bad = 0
+            for length in range(1, min(n - i, 12) + 1):
+                bad += foreign[i + length - 1]
+                if bad > 1:
+                    break
+                if length < min_len - 1 or length not in lengths:
+                    continue
+                sub = text[i:i + length]
+                places = [p for p in self.fuzzy_lookup(sub, kinds)
+                          if len(p.name) >= min_len]
+                if places:
+                    hits.append(Hit(i, i + length, tuple(places), False, 1))
+        return hits
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def luohu(cls, roads: Iterable[str] = (), pois: Iterable[str] = (),
+              subdistricts: Iterable[AdminName] | None = None,
+              communities: Iterable[AdminName] | None = None) -> Gazetteer:
+        """The admin units of Luohu (default: the real NBS 2023 tables), plus
+        ``roads`` and ``pois`` (canonical names)."""
+        gaz = cls()
+        add_admin(gaz, subdistricts, communities)
+        for road in roads:
+            if road:
+                gaz.add("road", road, fuzzy=True)
+        for poi in pois:
+            if poi:
+                gaz.add("poi", poi, fuzzy=True)
+        return gaz
+
+
+@lru_cache(maxsize=1)
+def _admin_rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    with open(REAL_DIR / "luohu_subdistricts_nbs2023.csv", encoding="utf-8") as fh:
+        subs = list(csv.DictReader(fh))
+    with open(REAL_DIR / "luohu_communities_nbs2023.csv", encoding="utf-8") as fh:
+        coms = list(csv.DictReader(fh))
+    return subs, coms
+
+
+@dataclass(frozen=True)
+class AdminName:
+    """Names of one subdistrict or community: the canonical full name (东门街道,
+    湖贝社区), its official long form (湖贝社区居民委员会) and its parent's name."""
+
+    code: str
+    name: str
+    long_name: str | None = None
+    parent: str | None = None
+
+
+def real_admin_names() -> tuple[list[AdminName], list[AdminName]]:
+    """The subdistricts and communities of the real NBS 2023 tables."""
+    subs, coms = _admin_rows()
+    return (
+        [AdminName(r["subdistrict_code"], r["subdistrict_name"]) for r in subs],
+        [AdminName(r["community_code"], r["community_short_name"], r["community_name"],
+                   r["subdistrict_name"]) for r in coms],
+    )
+
+
+def add_admin(gaz: Gazetteer, subdistricts: Iterable[AdminName] | None = None,
+              communities: Iterable[AdminName] | None = None) -> None:
+    """Add the province, the city, the districts of Shenzhen and the subdistricts and
+    communities given (default: the real ones of Luohu)."""
+    gaz.add("province", PROVINCE, code=PROVINCE_CODE, aliases=["广东"])
+    gaz.add("city", CITY, code=CITY_CODE, parent=PROVINCE, aliases=["深圳"])
+    gaz.add("district", DISTRICT, code=DISTRICT_CODE, parent=CITY, weak_aliases=["罗湖"])
+    for name, code in OTHER_DISTRICTS:
+        short = name[:-2] if name.endswith("新区") else name[:-1]
+        gaz.add("district", name, code=code, parent=CITY, weak_aliases=[short], foreign=True)
+    for name in OTHER_CITIES:
+        gaz.add("city", name, foreign=True,
+                weak_aliases=[name[:-1]] if name.endswith("市") else [])
+    if subdistricts is None or communities is None:
+        real_subs, real_coms = real_admin_names()
+        subdistricts = real_subs if subdistricts is None else subdistricts
+        communities = real_coms if communities is None else communities
+    for sub in subdistricts:
+        short = sub.name.removesuffix("街道办事处").removesuffix("街道")
+        gaz.add("subdistrict", sub.name, code=sub.code, parent=DISTRICT,
+                aliases=[f"{short}街道办事处", f"{short}街道办", f"{short}办事处"],
+                weak_aliases=[short] if short != sub.name else [], fuzzy=True)
+    for com in communities:
+        short = com.name.removesuffix("社区")
+        aliases = [f"{com.name}居委会", f"{short}居委会", f"{com.name}工作站",
+                   f"{com.name}党群服务中心"]
+        if com.long_name:
+            aliases.append(com.long_name)
+        gaz.add("community", com.name, code=com.code, parent=com.parent, aliases=aliases,
+                weak_aliases=[short] if short != com.name else [], fuzzy=True)
