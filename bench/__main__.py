@@ -45,7 +45,12 @@ def main() -> None:
                     raise
                 continue
             for r in mod.run(store):
-                rows.append(r if isinstance(r, Row) else Row(*[str(x) for x in r]))
+                if isinstance(r, Row):
+                    rows.append(r)
+                elif len(r) == 3:  # (figure, value, goal)
+                    rows.append(Row(str(r[0]), str(r[1]), goal=str(r[2])))
+                else:  # (figure, value, anchor, goal)
+                    rows.append(Row(*[str(x) for x in r]))
         store.close()
     head = (f"# OneMap benchmarks\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, scale {args.scale}, "
             f"seed {args.seed}, Python {platform.python_version()}, {platform.machine()}\n\n")
