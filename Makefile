@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APT_PACKAGES := gdal-bin
 
-.PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help
+.PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help packs
 
 help:
 	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
@@ -50,6 +50,10 @@ $(DATA_DIR)/onemap.gpkg: | $(VENV)/.installed
 demo: install
 	$(BIN)/onemap demo build --scale $(SCALE) --seed $(SEED) --data-dir $(DATA_DIR)
 
+# Offline basemap packs of the district and every subdistrict (served at /packs).
+packs: install $(DATA_DIR)/onemap.gpkg
+	$(BIN)/onemap tiles packs-all --data-dir $(DATA_DIR)
+
 run: install $(DATA_DIR)/onemap.gpkg
 	$(BIN)/onemap serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
@@ -79,6 +83,7 @@ $(STOCK_VENV)/.installed:
 
 # The bench builds its own full-scale copy (the build time is its first figure).
 bench: install $(STOCK_VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	ONEMAP_BENCH_STOCK_PYTHON=$(STOCK_VENV)/bin/python $(BIN)/python -m bench --scale $(SCALE) --seed $(SEED)
 
 clean:

@@ -14,6 +14,7 @@ from spatial_api.address_routes import address_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
+from spatial_api.tile_routes import start_tiles, tile_router
 
 
 def get_store(request: Request) -> Store:
@@ -34,9 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = open_store(settings)
         app.state.address = AddressService.from_store(app.state.store)
         ogc.start(ogc_runtime, app.state.store)
+        app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
+                                      settings.data_dir)
         try:
             yield
         finally:
+            app.state.tiles.service.stop()
             ogc.stop(ogc_runtime)
             app.state.store.close()
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ogc = ogc_runtime
     install_handlers(app)
     ogc.mount_ogc(app, ogc_runtime)
+    app.include_router(tile_router())
     app.include_router(address_router(), prefix="/address")
 
     @app.get("/health", tags=["service"])

@@ -307,6 +307,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 from spatial_api.cli_analysis import analysis as _analysis  # noqa: E402
 
 cli.add_command(_analysis)
+from spatial_api.cli_tiles import tiles as _tiles  # noqa: E402
+
+cli.add_command(_tiles)
 from spatial_api.cli_address import address as _address  # noqa: E402
 
 cli.add_command(_address)

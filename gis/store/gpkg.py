@@ -19,7 +19,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,9 @@ class GeoPackageStore:
         self._communities: gpd.GeoDataFrame | None = None
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        #: Called after each committed ingest with (kind, (w, s, e, n) or None = everywhere).
+        self.write_listeners: list[Callable[[str, tuple[float, float, float, float] | None],
+                                            None]] = []
         if create:
             self._create_schema()
 
@@ -300,7 +303,19 @@ class GeoPackageStore:
                 raise
         if kind == "community":
             self._communities = None
+        self._notify_write(kind, prep, replace)
         return IngestReport(kind, prep.n, time.perf_counter() - t0, replace)
+
+    def _notify_write(self, kind: str, prep: Prepared, replace: bool) -> None:
+        # Listeners (the tile cache) drop what the written area touches.
+        area: tuple[float, float, float, float] | None = None
+        if not replace and prep.bounds is not None and len(prep.bounds):
+            b = prep.bounds
+            if not np.isnan(b).all():
+                area = (float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])),
+                        float(np.nanmax(b[:, 2])), float(np.nanmax(b[:, 3])))
+        for fn in list(self.write_listeners):
+            fn(kind, area)
 
     def _integrity_error(self, prep: Prepared, exc: sqlite3.IntegrityError) -> IngestError:
         sch = prep.schema
@@ -531,7 +546,51 @@ class GeoPackageStore:
             fids = self._within_fids(sch, clauses, params, within, predicate)
             clauses = ["t.fid IN (SELECT value FROM json_each(?))"]
             params = [json.dumps(fids.tolist())]
+        elif (bbox is not None and limit is not None and not order_by and not where
+              and filter is None and cell is None):
+            self._plan_bbox_page(sch, clauses, params, offset + limit)
         return self._select(sch, clauses, params, columns, order_by, limit, offset)
+
+    def _plan_bbox_page(self, sch: KindSchema, clauses: list[str], params: list[Any],
+                        wanted: int) -> None:
+        """Pick the plan for one page of a bbox query, in place.
+
+        ``fid IN (R-tree search)`` materialises every candidate first: right for a
+        small box, slow for a box holding most of the table. There, scanning the
+        table in fid order with a per-row R-tree lookup stops after one page. The
+        estimated candidate count decides: scanning reads about
+        ``wanted * total / candidates`` rows at ~4 µs each, the search touches every
+        candidate at ~0.6 µs (measured on the demo).
+        """
+        prefix = f"t.fid IN (SELECT id FROM rtree_{sch.table}_geom WHERE "
+        idx = next((i for i, c in enumerate(clauses) if c.startswith(prefix)), None)
+        if idx is None:
+            return
+        start = sum(c.count("?") for c in clauses[:idx])
+        box = params[start:start + 4]
+        total = int(self.get_meta().get(f"rows:{sch.kind}", "0"))
+        ext = self._conn().execute(
+            "SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = ?",
+            (sch.table,)).fetchone()
+        if not total or ext is None or None in ext or ext[1] <= ext[0] or ext[3] <= ext[2]:
+            return
+        # For a box over most of the layer the candidate count is estimated from the
+        # share of the extent it covers (counting on the R-tree would cost as much as
+        # the slow plan).
+        bx0, bx1, by0, by1 = float(box[0]), float(box[1]), float(box[2]), float(box[3])
+        ox = max(0.0, min(bx1, ext[1]) - max(bx0, ext[0])) / (ext[1] - ext[0])
+        oy = max(0.0, min(by1, ext[3]) - max(by0, ext[2])) / (ext[3] - ext[2])
+        candidates = total * ox * oy
+        if ox * oy < 0.25:
+            # Below a quarter of the extent, count on the R-tree: data are not
+            # uniform, and this count costs only a few ms at that size.
+            candidates = self._conn().execute(
+                f"SELECT COUNT(*) FROM rtree_{sch.table}_geom WHERE "
+                "maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?", box).fetchone()[0]
+        if candidates and wanted * total * 6.7 < candidates * candidates:
+            clauses[idx] = (
+                f"EXISTS (SELECT 1 FROM rtree_{sch.table}_geom r WHERE r.id = t.fid AND "
+                "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?)")
 
     def _within_fids(
         self, sch: KindSchema, clauses: list[str], params: list[Any],

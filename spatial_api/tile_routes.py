@@ -1,0 +1,213 @@
+"""HTTP routes of the tile service: /tiles, /styles, /packs, /terrain.
+
+Thin: parse the request, resolve the caller's role from the API key (the same
+roles file as the OGC APIs), call ``tiles.service`` and render bytes with
+gzip, ETag and Cache-Control. The expensive state (engine, cache, terrain) is
+built once in the app's lifespan by :func:`start_tiles`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from gis.errors import EntityNotFound, InvalidQuery
+from gis.store.base import Store
+from layers.access import Principal, UnknownApiKey
+from layers.catalog import Layer
+from tiles.engine import BASEMAP, Tile
+from tiles.packs import PACK_SUFFIX, list_packs
+from tiles.raster import Terrain, TerrainUnavailable
+from tiles.service import TileService, TileSettings
+from tiles.styles import basemap_style, layer_style, styles_index
+
+MVT = "application/vnd.mapbox-vector-tile"
+_NAME = re.compile(r"^[A-Za-z0-9_,]{1,300}$")
+_PACK = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+@dataclass
+class TileState:
+    """What the tile routes need, built once at start-up."""
+
+    service: TileService
+    terrain: Terrain | None
+
+
+def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
+                data_dir: Path) -> TileState:
+    """Build the tile service (engine, cache, store listener) and load the terrain."""
+    svc = TileService.start(store, catalog, base_url, data_dir, TileSettings())
+    try:
+        terrain: Terrain | None = Terrain(data_dir / "terrain.tif")
+    except TerrainUnavailable:
+        terrain = None
+    return TileState(svc, terrain)
+
+
+def _state(request: Request) -> TileState:
+    state: TileState = request.app.state.tiles
+    return state
+
+
+def _principal(request: Request) -> Principal:
+    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    principal: Principal = request.app.state.ogc.roles.principal(key)
+    return principal
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidQuery(f"{name} must be an integer") from None
+
+
+def _tile(z: str, x: str, y: str) -> Tile:
+    return Tile(_int(x, "x"), _int(y, "y"), _int(z, "z"))
+
+
+def _names(layers: str) -> str:
+    if not _NAME.match(layers):
+        raise InvalidQuery("layers must be layer ids separated by commas")
+    return layers
+
+
+def _unauthorised() -> JSONResponse:
+    return JSONResponse({"code": "InvalidApiKey", "description": "unknown API key"},
+                        status_code=401)
+
+
+def tile_router() -> APIRouter:
+    """The router of /tiles, /styles, /packs and /terrain."""
+    router = APIRouter(tags=["tiles"])
+
+    @router.get("/tiles/terrain/{z}/{x}/{y}.png", response_class=Response)
+    def terrain_tile(request: Request, z: str, x: str, y: str) -> Response:
+        """Hillshade PNG of the terrain (transparent outside the raster)."""
+        terrain = _state(request).terrain
+        if terrain is None:
+            raise TerrainUnavailable("no terrain raster")
+        png = terrain.hillshade_png(_tile(z, x, y))
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    @router.get("/terrain/elevation")
+    def elevation(request: Request, lon: float, lat: float) -> dict[str, Any]:
+        """Elevation in metres at a WGS84 point."""
+        terrain = _state(request).terrain
+        if terrain is None:
+            raise TerrainUnavailable("no terrain raster")
+        value = terrain.elevation(lon, lat)
+        if value is None:
+            raise EntityNotFound("the point is outside the terrain raster")
+        return {"lon": lon, "lat": lat, "elevation_m": value, "crs": "EPSG:4326",
+                "vertical_unit": "m"}
+
+    @router.get("/tiles/{layers}.json")
+    def tilejson(request: Request, layers: str) -> Any:
+        """TileJSON 3.0.0 of one or several layers (``basemap`` = the basemap composite)."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        doc = _state(request).service.tilejson(_names(layers), principal)
+        key = request.query_params.get("api_key")
+        if key:  # a key given in the URL is passed on to the tile URLs
+            doc["tiles"] = [t + f"?api_key={key}" for t in doc["tiles"]]
+        return doc
+
+    @router.get("/tiles/{layers}/{z}/{x}/{y}.mvt", response_class=Response)
+    def tile(request: Request, layers: str, z: str, x: str, y: str,
+             datetime: str | None = None) -> Response:
+        """An MVT tile of one or several layers; an empty tile is a valid empty MVT."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        state = _state(request)
+        t = _tile(z, x, y)
+        entry = state.service.tile(_names(layers), t, principal, datetime)
+        if entry.personal_rows:
+            request.app.state.ogc.audit.record(principal, layers, "tile", entry.personal_rows,
+                                               {"tile": f"{t.z}/{t.x}/{t.y}"})
+        scope = "public" if principal.is_public else "private"
+        headers = {"ETag": entry.etag, "Vary": "Accept-Encoding, X-API-Key",
+                   "Cache-Control": f"{scope}, max-age={state.service.settings.max_age}"}
+        if entry.personal_rows:
+            headers["Cache-Control"] = "private, no-store"
+        if _etag_matches(request.headers.get("if-none-match"), entry.etag):
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(entry.gz, media_type=MVT, headers=headers)
+        return Response(entry.raw(), media_type=MVT, headers=headers)
+
+    @router.get("/styles")
+    def styles(request: Request) -> Any:
+        """The styles the caller may load."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        svc = _state(request).service
+        return {"styles": styles_index(svc.engine, principal, svc.base_url)}
+
+    @router.get("/styles/glyphs/{fontstack}/{glyph_range}.pbf", response_class=Response)
+    def glyphs(fontstack: str, glyph_range: str) -> Response:
+        """An empty glyph set: labels use the browser's local fonts (docs/tiles.md)."""
+        if not re.match(r"^\d+-\d+$", glyph_range):
+            raise InvalidQuery("glyph range must be START-END")
+        return Response(b"", media_type="application/x-protobuf",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    @router.get("/styles/{name}.json")
+    def style(request: Request, name: str) -> Any:
+        """The basemap style, or the thematic style of one catalog layer."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        svc = _state(request).service
+        if name == BASEMAP:
+            return basemap_style(svc.base_url)
+        ids = svc.engine.resolve(_names(name), principal)  # 404 when hidden
+        if len(ids) != 1:
+            raise InvalidQuery("a style is for one layer")
+        return layer_style(svc.engine.catalog[ids[0]], svc.base_url)
+
+    @router.get("/packs")
+    def packs(request: Request) -> dict[str, Any]:
+        """The offline PMTiles packs, with their URL, bounds, zooms and size."""
+        svc = _state(request).service
+        items = list_packs(svc.packs_dir)
+        for p in items:
+            p["url"] = f"{svc.base_url}/packs/{p['name']}{PACK_SUFFIX}"
+        return {"packs": items}
+
+    @router.get("/packs/{name}.pmtiles", response_class=FileResponse)
+    def pack(request: Request, name: str) -> FileResponse:
+        """One pack; HTTP range requests answer 206 (ETag and Last-Modified set)."""
+        if not _PACK.match(name) or name.startswith("."):
+            raise EntityNotFound(f"no pack {name!r}")
+        path = _state(request).service.packs_dir / f"{name}{PACK_SUFFIX}"
+        if not path.is_file():
+            raise EntityNotFound(f"no pack {name!r}")
+        return FileResponse(path, media_type="application/vnd.pmtiles",
+                            headers={"Cache-Control": "public, max-age=3600",
+                                     "Accept-Ranges": "bytes"})
+
+    return router
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(t.strip().removeprefix("W/") == etag for t in header.split(","))

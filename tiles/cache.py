@@ -1,0 +1,209 @@
+"""Tile cache: an in-memory LRU of gzipped tiles with an optional on-disk copy.
+
+Entries remember the entity kinds their layers read and the tile's bounds, so a
+write to the store (``GeoPackageStore.write_listeners``) drops exactly the
+tiles whose area it touches. Aggregate hexagons reach beyond the written
+point, so the written bounds are grown by :data:`INVALIDATION_MARGIN` degrees
+(more than the largest hexagon drawn, H3 res 7).
+
+On disk: ``<dir>/<layers>/<view>/<z>/<x>/<y>.mvt.gz`` plus ``<dir>/<layers>/kinds``
+(the kinds the layers read), so invalidation works after a restart too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from tiles.engine import Tile, tile_bounds_lnglat, tiles_covering
+
+#: Degrees added around a written area (a res-7 hexagon is about 2.4 km across).
+INVALIDATION_MARGIN = 0.03
+BBox = tuple[float, float, float, float]
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """Deterministic gzip (no timestamp, no file name)."""
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def etag_of(data: bytes) -> str:
+    """A strong ETag of tile bytes."""
+    return '"' + hashlib.blake2b(data, digest_size=10).hexdigest() + '"'
+
+
+@dataclass(frozen=True)
+class CachedTile:
+    """A rendered tile: gzipped MVT, its ETag and what it depends on."""
+
+    gz: bytes
+    etag: str
+    raw_size: int
+    features: int
+    kinds: frozenset[str]
+    bounds: BBox
+    personal_rows: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """True when the tile carries no feature."""
+        return self.features == 0
+
+    def raw(self) -> bytes:
+        """The uncompressed MVT."""
+        return gzip.decompress(self.gz)
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What identifies a tile: layers, address, data view (role) and time."""
+
+    layers: str
+    tile: Tile
+    view: str
+    as_of: str | None = None
+
+    def disk_path(self, root: Path) -> Path:
+        """Where the entry lives on disk."""
+        t = self.tile
+        view = self.view if self.as_of is None else f"{self.view}@{_safe(self.as_of)}"
+        return root / _safe(self.layers) / view / str(t.z) / str(t.x) / f"{t.y}.mvt.gz"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in ",_-." else "_" for c in text)
+
+
+class TileCache:
+    """LRU of :class:`CachedTile` bounded by total bytes, optionally mirrored on disk."""
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024, disk_dir: Path | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.disk_dir = disk_dir
+        self._mem: OrderedDict[CacheKey, CachedTile] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.invalidated = 0
+        if disk_dir is not None:
+            disk_dir.mkdir(parents=True, exist_ok=True)
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+    def get(self, key: CacheKey) -> CachedTile | None:
+        """The cached tile, or None (memory first, then disk)."""
+        with self._lock:
+            entry = self._mem.get(key)
+            if entry is not None:
+                self._mem.move_to_end(key)
+                self.hits += 1
+                return entry
+        if self.disk_dir is not None:
+            path = key.disk_path(self.disk_dir)
+            try:
+                gz = path.read_bytes()
+            except OSError:
+                gz = None
+            if gz is not None:
+                raw = gzip.decompress(gz)
+                entry = CachedTile(gz, etag_of(raw), len(raw), -1, frozenset(),
+                                   tile_bounds_lnglat(key.tile))
+                self._put_mem(key, entry)
+                self.hits += 1
+                return entry
+        self.misses += 1
+        return None
+
+    def put(self, key: CacheKey, entry: CachedTile) -> None:
+        """Store a tile (and write it to disk when a directory is configured)."""
+        self._put_mem(key, entry)
+        if self.disk_dir is not None:
+            path = key.disk_path(self.disk_dir)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            kinds_file = self.disk_dir / _safe(key.layers) / "kinds"
+            if not kinds_file.exists():
+                kinds_file.write_text("\n".join(sorted(entry.kinds)), encoding="utf-8")
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(entry.gz)
+            tmp.replace(path)
+
+    def _put_mem(self, key: CacheKey, entry: CachedTile) -> None:
+        with self._lock:
+            old = self._mem.pop(key, None)
+            if old is not None:
+                self._size -= len(old.gz)
+            self._mem[key] = entry
+            self._size += len(entry.gz)
+            while self._size > self.max_bytes and self._mem:
+                _, dropped = self._mem.popitem(last=False)
+                self._size -= len(dropped.gz)
+
+    def clear(self) -> None:
+        """Drop everything (memory and disk)."""
+        with self._lock:
+            self._mem.clear()
+            self._size = 0
+        if self.disk_dir is not None:
+            for child in self.disk_dir.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+
+    def invalidate(self, kind: str, bounds: BBox | None,
+                   kinds_of_layers: dict[str, frozenset[str]] | None = None) -> int:
+        """Drop tiles that read ``kind`` and meet ``bounds`` (None: everywhere). Returns count."""
+        area = None if bounds is None else (
+            bounds[0] - INVALIDATION_MARGIN, bounds[1] - INVALIDATION_MARGIN,
+            bounds[2] + INVALIDATION_MARGIN, bounds[3] + INVALIDATION_MARGIN)
+        dropped = 0
+        with self._lock:
+            for key in list(self._mem):
+                entry = self._mem[key]
+                kinds = entry.kinds or (kinds_of_layers or {}).get(key.layers, frozenset())
+                if kinds and kind not in kinds:
+                    continue
+                if area is not None and not _meets(entry.bounds, area):
+                    continue
+                self._size -= len(entry.gz)
+                del self._mem[key]
+                dropped += 1
+        if self.disk_dir is not None:
+            dropped += self._invalidate_disk(kind, area)
+        self.invalidated += dropped
+        return dropped
+
+    def _invalidate_disk(self, kind: str, area: BBox | None) -> int:
+        assert self.disk_dir is not None
+        dropped = 0
+        for layer_dir in [d for d in self.disk_dir.iterdir() if d.is_dir()]:
+            kinds_file = layer_dir / "kinds"
+            kinds = set(kinds_file.read_text(encoding="utf-8").split()) if (
+                kinds_file.exists()) else None
+            if kinds is not None and kind not in kinds:
+                continue
+            if area is None:
+                shutil.rmtree(layer_dir, ignore_errors=True)
+                dropped += 1
+                continue
+            for view_dir in [d for d in layer_dir.iterdir() if d.is_dir()]:
+                for z_dir in [d for d in view_dir.iterdir() if d.is_dir()]:
+                    z = int(z_dir.name)
+                    for t in tiles_covering(_clamp(area), z):
+                        f = z_dir / str(t.x) / f"{t.y}.mvt.gz"
+                        if f.exists():
+                            f.unlink()
+                            dropped += 1
+        return dropped
+
+
+def _clamp(b: BBox) -> BBox:
+    return (max(b[0], -180.0), max(b[1], -85.0), min(b[2], 180.0), min(b[3], 85.0))
+
+
+def _meets(a: BBox, b: BBox) -> bool:
+    return a[2] >= b[0] and a[0] <= b[2] and a[3] >= b[1] and a[1] <= b[3]
