@@ -322,6 +322,10 @@ def queryables_of(sch: KindSchema, names: Iterable[str] | None = None) -> dict[s
 
 
 class _Compiler:
+    #: Boolean literals of the SQL dialect (SQLite has none; PostgreSQL needs TRUE/FALSE).
+    true = "1"
+    false = "0"
+
     def __init__(self, sch: KindSchema, queryables: Mapping[str, Queryable], alias: str) -> None:
         self.sch = sch
         self.q = queryables
@@ -374,7 +378,7 @@ class _Compiler:
         if isinstance(node, ast.Not):
             return f"(NOT {self.compile(node.sub_node)})"
         if isinstance(node, ast.Include):
-            return "0" if node.not_ else "1"
+            return self.false if node.not_ else self.true
         if isinstance(node, ast.Comparison):
             left, right = self.expr_for(node.lhs, node.rhs)
             op = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[
@@ -389,7 +393,7 @@ class _Compiler:
             c, qb = self.col(node.lhs)
             opts = [self.value(v, qb) for v in node.sub_nodes]
             if not opts:
-                return "1" if node.not_ else "0"
+                return self.true if node.not_ else self.false
             return f"({c} {'NOT ' if node.not_ else ''}IN ({', '.join(opts)}))"
         if isinstance(node, ast.IsNull):
             c, _ = self.col(node.lhs)
@@ -491,7 +495,7 @@ class _Compiler:
                 if lo is not None:
                     self.params.append(lo)
                     parts.append(f"({e} IS NULL OR {e} > ?)")
-                return "(" + " AND ".join(parts or ["1"]) + ")"
+                return "(" + " AND ".join(parts or [self.true]) + ")"
             if name == "TimeBefore" and lo is not None:
                 self.params.append(lo)
                 return f"({e} IS NOT NULL AND {e} <= ?)"
@@ -501,7 +505,7 @@ class _Compiler:
 
     def _cmp(self, col: str, op: str, v: str | None) -> str:
         if v is None:
-            return "1"
+            return self.true
         self.params.append(v)
         return f"({col} {op} ?)"
 

@@ -94,14 +94,25 @@ def _coerce(col: str, ctype: ColType, series: pd.Series) -> list[Any]:
         if bad.any():
             i = _first(bad)
             raise IngestError(f"not a date (YYYY-MM-DD): {series.iloc[i]!r}", row=i, column=col)
-        return _as_list(parsed.dt.strftime("%Y-%m-%d"), null)
+        return _as_list(_iso(parsed, "D"), null)
     # DATETIME: any ISO 8601 instant; naive values are taken as UTC.
     parsed = pd.to_datetime(series, format="ISO8601", errors="coerce", utc=True)
     bad = parsed.isna().to_numpy() & ~null
     if bad.any():
         i = _first(bad)
         raise IngestError(f"not an ISO 8601 date-time: {series.iloc[i]!r}", row=i, column=col)
-    return _as_list(parsed.dt.strftime("%Y-%m-%dT%H:%M:%SZ"), null)
+    return _as_list(_iso(parsed.dt.tz_localize(None), "s", "Z"), null)
+
+
+def _iso(parsed: pd.Series, unit: str, suffix: str = "") -> npt.NDArray[np.str_]:
+    """ISO text of datetimes at ``unit`` precision (NaT → "NaT", masked by the caller).
+
+    numpy's formatter rather than ``Series.dt.strftime``: with pyproj 3.7 imported
+    before pandas 3.1, pandas' strftime crashes the interpreter (segmentation fault).
+    """
+    values = parsed.to_numpy(dtype=f"datetime64[{unit}]")
+    text = np.datetime_as_string(values, unit=unit)  # type: ignore[call-overload]
+    return np.char.add(text, suffix) if suffix else text
 
 
 def _geometry(sch: KindSchema, frame: pd.DataFrame) -> npt.NDArray[np.object_]:

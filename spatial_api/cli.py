@@ -297,7 +297,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)
-    if not settings.store_path.exists():
+    from gis.settings import DbSettings
+
+    if not DbSettings().url and not settings.store_path.exists():
         raise click.ClickException(
             f"no store in {settings.data_dir}; run 'onemap demo build' first")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
@@ -310,6 +312,9 @@ cli.add_command(_analysis)
 from spatial_api.cli_tiles import tiles as _tiles  # noqa: E402
 
 cli.add_command(_tiles)
+from spatial_api.cli_db import db as _db  # noqa: E402
+
+cli.add_command(_db)
 from spatial_api.cli_address import address as _address  # noqa: E402
 
 cli.add_command(_address)

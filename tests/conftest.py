@@ -3,13 +3,14 @@ and the seeded small demo built once per test session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
 
+from gis.store.base import Store
 from gis.store.gpkg import GeoPackageStore
 
 # Two square communities side by side at 114.10–114.12 E, 22.55–22.56 N.
@@ -80,3 +81,63 @@ def demo_store(demo_dir: Path) -> Iterator[GeoPackageStore]:
     store = GeoPackageStore(demo_dir / "onemap.gpkg")
     yield store
     store.close()
+
+
+# ---------------------------------------------------------------------------
+# Both backends: a throwaway PostGIS cluster and a parametrised store factory.
+
+BACKENDS = ("geopackage", "postgis")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A PostGIS cluster started for this session (tests/pg.py), stopped at the end.
+
+    Without PostgreSQL the PostGIS tests skip locally, but fail in CI (CI=true).
+    """
+    import os
+
+    from tests.pg import Cluster, ClusterUnavailable
+
+    try:
+        cluster = Cluster()
+    except ClusterUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostGIS cluster could not start: {exc}")
+        pytest.skip(f"PostGIS cluster could not start: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """A callable returning a new empty store of the parametrised backend."""
+    made: list[tuple[Store, str | None]] = []
+    cluster = request.getfixturevalue("pg_cluster") if request.param == "postgis" else None
+
+    def make() -> Store:
+        if cluster is not None:
+            from gis.store.postgis import PostGISStore
+
+            url = cluster.new_database()  # type: ignore[attr-defined]
+            store: Store = PostGISStore(url)
+            made.append((store, url))
+        else:
+            store = GeoPackageStore(tmp_path / f"s{len(made)}.gpkg", create=True)
+            made.append((store, None))
+        return store
+
+    yield make
+    for store, url in made:
+        store.close()
+        if url is not None and cluster is not None:
+            cluster.drop_database(url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def tiny_any(store_factory: Callable[[], Store]) -> Store:
+    """The tiny store (two communities, six persons) on each backend."""
+    store = store_factory()
+    store.ingest("community", community_frame())
+    store.ingest("person", person_frame())
+    return store

@@ -30,7 +30,9 @@ def open_store(core: CoreSettings | None = None, db: DbSettings | None = None,
     db = db or DbSettings()
     target = url if url is not None else db.url
     if target.startswith(("postgresql://", "postgres://")):
-        raise StoreUnavailable("the PostGIS backend is not available in this build")
+        from gis.store.postgis import PostGISStore
+
+        return PostGISStore(target)
     if target.startswith("gpkg:"):
         return GeoPackageStore(Path(target[5:]))
     if target:
