@@ -10,7 +10,7 @@ SCALE  ?= 1.0
 SEED   ?= 42
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-APT_PACKAGES := gdal-bin postgresql-15-postgis-3
+APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei
 
 .PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help packs
 
@@ -31,11 +31,24 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# The viewer's JavaScript (MapLibre GL JS, pmtiles, Leaflet for reports) from the npm
+# registry, served by our server at /viewer/vendor; nothing is loaded from a CDN.
+VIEWER_NPM := viewer/node_modules/.package-lock.json
+$(VIEWER_NPM): viewer/package.json viewer/package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "installing Node.js and npm (Debian packages) for the viewer"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends nodejs npm; }
+	cd viewer && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed $(VIEWER_NPM)
 
-# System packages the tests use with real clients (GDAL's ogrinfo).
+install-test: $(VENV)/.installed-test $(VIEWER_NPM)
+
+# System packages the tests use with real clients (GDAL's ogrinfo, PostGIS, Chromium for
+# the viewer's browser tests, a CJK font for its screenshots).
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -61,7 +74,7 @@ lint: install-test
 	$(BIN)/ruff check .
 
 typecheck: install-test
-	$(BIN)/mypy gis layers tiles address spatial_api data bench
+	$(BIN)/mypy gis layers tiles address spatial_api data bench viewer
 
 pytest: install-test system-deps
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,8 @@ from bench.common import Row, table
 from gis.store.gpkg import GeoPackageStore
 
 #: Optional benchmark modules of other packages: each has ``run(store) -> list[Row]``.
-EXTRA = ("bench.bench_ogc", "bench.bench_address", "bench.bench_tiles", "bench.bench_postgis")
+EXTRA = ("bench.bench_ogc", "bench.bench_address", "bench.bench_tiles", "bench.bench_postgis",
+         "bench.bench_viewer")
 
 
 def main() -> None:

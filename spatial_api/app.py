@@ -15,6 +15,7 @@ from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
 from spatial_api.tile_routes import start_tiles, tile_router
+from spatial_api.viewer_routes import mount_viewer
 
 
 def get_store(request: Request) -> Store:
@@ -71,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "scale": stats["meta"].get("scale"),
         }
 
+    mount_viewer(app)  # last: the static app at / must not shadow the routes above
     return app

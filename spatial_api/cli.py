@@ -318,6 +318,9 @@ cli.add_command(_db)
 from spatial_api.cli_address import address as _address  # noqa: E402
 
 cli.add_command(_address)
+from spatial_api.cli_report import report as _report  # noqa: E402
+
+cli.add_command(_report)
 
 
 def main() -> None:

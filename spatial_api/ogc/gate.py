@@ -339,6 +339,12 @@ def mount_ogc(app: Any, runtime: OgcRuntime) -> None:
 
 def start(runtime: OgcRuntime, store: Any) -> None:
     """Bind the opened store and compute the collections' extents (app start-up)."""
+    # pygeoapi imports its provider and process plugins lazily (importlib, inside a
+    # worker thread at the first request). Under uvicorn two first requests in
+    # parallel deadlocked on the import lock; importing them here, once, avoids it.
+    import spatial_api.ogc.processes
+    import spatial_api.ogc.provider  # noqa: F401
+
     runtime.store = store
     runtime.apis.clear()
     (runtime.run_dir / "jobs").mkdir(parents=True, exist_ok=True)

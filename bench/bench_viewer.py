@@ -1,0 +1,107 @@
+"""Benchmark of the map viewer: navigation to the first idle map in headless Chromium.
+
+``run(store)`` serves the store's data directory with uvicorn on a free port,
+opens the viewer in Debian's Chromium (software WebGL) with Playwright, and
+measures the time from navigation to the map's first ``idle`` event (cold: the
+server's tile cache is empty; warm: a second fresh browser context) and the
+bytes the first load transferred (response bodies as received, so gzip tiles
+count compressed; workers' tile requests included).
+Run alone: ``python -m bench.bench_viewer DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gis.store.base import Store
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run"]
+IDLE = """() => new Promise((resolve) => {
+  const go = () => { const m = window.onemap.map;
+    if (m.loaded() && m.areTilesLoaded()) resolve(performance.now()); else
+    m.once('idle', () => resolve(performance.now())); };
+  window.onemapReady.then(go);
+})"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _load(browser: Any, url: str) -> tuple[float, int, int]:
+    """(seconds to first idle, bytes received, requests) of one fresh page load."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    finished: list[Any] = []
+    ctx.on("requestfinished", lambda r: finished.append(r))  # page and its workers
+    page.goto(url, wait_until="commit")
+    page.wait_for_function("window.onemapReady !== undefined")
+    idle_ms = float(page.evaluate(IDLE))  # performance's time origin is the navigation start
+    total = 0
+    for req in finished:
+        sizes = req.sizes()
+        total += int(sizes["responseBodySize"]) + int(sizes["responseHeadersSize"])
+    ctx.close()
+    return idle_ms / 1000.0, total, len(finished)
+
+
+def run(store: Store) -> list[tuple[str, str, str, str]]:
+    """Cold and warm time to the first idle map, and the first load's transfer size."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return [("viewer: first idle map", "skipped (playwright not installed)", "", "≤ 3 s")]
+    if not Path(CHROMIUM).exists():
+        return [("viewer: first idle map", "skipped (chromium not installed)", "", "≤ 3 s")]
+    import uvicorn
+
+    from spatial_api.app import create_app
+    from spatial_api.settings import Settings
+
+    data_dir = Path(getattr(store, "path", Path("data/build/onemap.gpkg"))).parent
+    port = _free_port()
+    app = create_app(Settings(data_dir=data_dir, host="127.0.0.1", port=port))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 120
+    while not srv.started:
+        if time.time() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            cold, cold_bytes, cold_n = _load(browser, f"http://127.0.0.1:{port}/")
+            warm = [_load(browser, f"http://127.0.0.1:{port}/")[0] for _ in range(3)]
+            browser.close()
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+    warm.sort()
+    return [
+        ("viewer: navigation → first idle map, cold server cache", f"{cold:.2f} s", "", "≤ 3 s"),
+        ("viewer: navigation → first idle map, warm (median of 3)", f"{warm[1]:.2f} s", "",
+         "≤ 3 s"),
+        ("viewer: first load transferred", f"{cold_bytes / 1e6:.2f} MB in {cold_n} requests",
+         "", ""),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.common import Row, table
+    from gis.store.gpkg import GeoPackageStore
+
+    st = GeoPackageStore(Path(sys.argv[1] if len(sys.argv) > 1 else "data/build") / "onemap.gpkg")
+    print(table([Row(*r) for r in run(st)]))
+    st.close()

@@ -1,0 +1,234 @@
+"""The map viewer: static files at ``/``, npm assets at ``/viewer/vendor``, and its small JSON API.
+
+``GET /layers`` lists the catalog layers the caller's role may see (key in
+``X-API-Key`` or ``api_key``); ``GET /viewer/api/blocks`` is the H3 choropleth
+of one metric at a date; ``GET /viewer/api/industrial`` and
+``GET /viewer/api/events`` feed the industrial-space and events views;
+``POST /viewer/api/report`` renders the renewal-impact report (folium HTML).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import h3.api.basic_int as h3i
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from gis.blocks import cell_polygon
+from gis.errors import InvalidQuery
+from layers.access import Principal, UnknownApiKey
+from layers.catalog import PERSONS_ACCESS, FeatureQuery, Layer
+
+VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
+STATIC_DIR = VIEWER_DIR / "static"
+NODE_MODULES = VIEWER_DIR / "node_modules"
+
+#: Metric of the block choropleth → entity kind aggregated by the ``blocks`` layer.
+METRICS = {"population": "person", "enterprises": "enterprise", "events": "event",
+           "vacancy": "industrial_space"}
+RESOLUTIONS = (7, 8, 9, 10)
+_MAX = 100_000
+
+
+def _principal(request: Request) -> Principal:
+    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    principal: Principal = request.app.state.ogc.roles.principal(key)
+    return principal
+
+
+def _unauthorised() -> JSONResponse:
+    return JSONResponse({"code": "Unauthorized", "description": "unknown API key"},
+                        status_code=401)
+
+
+def _catalog(request: Request) -> dict[str, Layer]:
+    catalog: dict[str, Layer] = request.app.state.ogc.catalog
+    return catalog
+
+
+def layer_entry(layer: Layer, principal: Principal) -> dict[str, Any]:
+    """The viewer's description of one layer (titles, geometry, style, zooms, fields)."""
+    return {
+        "id": layer.id, "title_zh": layer.title_zh, "title_en": layer.title_en,
+        "geometry": str(getattr(layer.geometry, "value", layer.geometry)),
+        "style": layer.style.as_dict(), "minzoom": layer.minzoom, "maxzoom": layer.maxzoom,
+        "time_field": layer.time_field, "restricted": "*" not in layer.access.roles,
+        "parameters": [p.name for p in layer.parameters],
+    }
+
+
+def _as_of(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidQuery("as_of must be a date YYYY-MM-DD") from None
+    return value
+
+
+def _all(layer: Layer, request: Request, q: FeatureQuery) -> list[dict[str, Any]]:
+    q.limit, q.count = _MAX, False
+    return layer.features(request.app.state.store, q, _principal(request)).features
+
+
+def viewer_router() -> APIRouter:
+    """Routes of the viewer's JSON API."""
+    router = APIRouter(tags=["viewer"])
+
+    @router.get("/layers")
+    def layers(request: Request) -> Any:
+        """Catalog layers the caller's role may see, with style and zoom range."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        items = [layer_entry(layer, principal) for layer in _catalog(request).values()
+                 if layer.access.allows(principal)]
+        return {"role": principal.role, "holder": principal.holder, "layers": items}
+
+    @router.get("/viewer/api/blocks")
+    def blocks(request: Request, metric: str = "population", res: int = 8,
+               as_of: str | None = None) -> Any:
+        """H3 blocks of one metric at a date (GeoJSON; ``value`` is the metric)."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        if metric not in METRICS:
+            raise InvalidQuery(f"metric must be one of {', '.join(METRICS)}")
+        if res not in RESOLUTIONS:
+            raise InvalidQuery(f"res must be one of {', '.join(map(str, RESOLUTIONS))}")
+        date = _as_of(as_of)
+        catalog = _catalog(request)
+        if metric == "vacancy":
+            spaces = _all(catalog["industrial_spaces"], request,
+                          FeatureQuery(as_of=date, skip_geometry=False))
+            area: dict[int, float] = defaultdict(float)
+            vacant: dict[int, float] = defaultdict(float)
+            for f in spaces:
+                lon, lat = f["geometry"]["coordinates"][:2]
+                cell = h3i.latlng_to_cell(lat, lon, res)
+                area[cell] += float(f["properties"].get("area_m2") or 0)
+                vacant[cell] += float(f["properties"].get("vacant_area_m2") or 0)
+            feats = [{"type": "Feature", "id": h3i.int_to_str(c),
+                      "geometry": {"type": "Polygon", "coordinates": [cell_polygon(c)]},
+                      "properties": {"cell": h3i.int_to_str(c), "res": res,
+                                     "value": round(vacant[c] / a, 4) if a else None,
+                                     "area_m2": round(a, 1), "vacant_m2": round(vacant[c], 1)}}
+                     for c, a in area.items()]
+        else:
+            layer = catalog["blocks"]
+            if not layer.access.allows(principal):
+                raise InvalidQuery("blocks are not available")
+            q = FeatureQuery(as_of=date, params={"kind": METRICS[metric], "res": res})
+            feats = _all(layer, request, q)
+            for f in feats:
+                f["properties"]["value"] = f["properties"].get("count")
+        values = [f["properties"]["value"] for f in feats
+                  if f["properties"].get("value") is not None]
+        return {"type": "FeatureCollection", "metric": metric, "res": res, "as_of": date,
+                "max": max(values) if values else 0, "features": feats}
+
+    @router.get("/viewer/api/industrial")
+    def industrial(request: Request, min_area: float = 0, max_area: float = 1e12,
+                   use: str | None = None, max_rent: float | None = None,
+                   min_vacancy: float = 0, as_of: str | None = None) -> Any:
+        """Industrial spaces filtered by area range, use, rent and vacancy rate."""
+        try:
+            _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        feats = _all(_catalog(request)["industrial_spaces"], request,
+                     FeatureQuery(as_of=_as_of(as_of)))
+        uses = sorted({str(f["properties"].get("use")) for f in feats
+                       if f["properties"].get("use")})
+        out = []
+        for f in feats:
+            p = f["properties"]
+            area = float(p.get("area_m2") or 0)
+            if not min_area <= area <= max_area:
+                continue
+            if use and p.get("use") != use:
+                continue
+            if max_rent is not None and p.get("rent") is not None and float(p["rent"]) > max_rent:
+                continue
+            if float(p.get("vacancy_rate") or 0) < min_vacancy:
+                continue
+            out.append(f)
+        return {"type": "FeatureCollection", "uses": uses, "features": out}
+
+    @router.get("/viewer/api/events")
+    def events(request: Request, category: str | None = None, start: str | None = None,
+               end: str | None = None) -> Any:
+        """Events (points) in a time window and category, for the heat map."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        layer = _catalog(request)["events"]
+        if not layer.access.allows(principal):
+            return JSONResponse({"code": "Forbidden", "description": "sign in to see events"},
+                                status_code=403)
+        feats = _all(layer, request, FeatureQuery())
+        cats = sorted({str(f["properties"].get("category")) for f in feats
+                       if f["properties"].get("category")})
+        s, e = _as_of(start), _as_of(end)
+        out = []
+        for f in feats:
+            p = f["properties"]
+            day = str(p.get("occurred_at") or "")[:10]
+            if (category and p.get("category") != category) or (s and day < s) or (
+                    e and day > e):
+                continue
+            out.append({"type": "Feature", "geometry": f["geometry"],
+                        "properties": {"id": p.get("id"), "category": p.get("category"),
+                                       "occurred_at": p.get("occurred_at"),
+                                       "status": p.get("status")}})
+        return {"type": "FeatureCollection", "categories": cats, "features": out}
+
+    @router.post("/viewer/api/report", response_class=HTMLResponse)
+    async def report(request: Request) -> Any:
+        """The renewal-impact report (standalone HTML) of the posted GeoJSON area."""
+        from shapely.geometry import shape
+
+        from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+        from viewer.report import render_renewal_report
+
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        body = await request.json()
+        area = body.get("area") if isinstance(body, dict) else None
+        if isinstance(area, dict) and area.get("type") == "Feature":
+            area = area.get("geometry")
+        if not isinstance(area, dict):
+            raise InvalidQuery("area must be a GeoJSON polygon")
+        try:
+            geom = shape(area)
+        except Exception:
+            raise InvalidQuery("area must be a GeoJSON polygon") from None
+        store = request.app.state.store
+        result = renewal_impact(store, RenewalImpactInput(geom, body.get("as_of")))
+        if not PERSONS_ACCESS.allows(principal):
+            result = result.suppressed_copy(principal.k)
+        html = render_renewal_report(store, geom, result.as_dict())
+        return HTMLResponse(html, headers={
+            "Content-Disposition": 'attachment; filename="renewal-report.html"'})
+
+    return router
+
+
+def mount_viewer(app: FastAPI) -> None:
+    """Add the viewer API, the npm assets and the static app (at ``/``, mounted last)."""
+    app.include_router(viewer_router())
+    if NODE_MODULES.is_dir():
+        app.mount("/viewer/vendor", StaticFiles(directory=NODE_MODULES), name="viewer-vendor")
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="viewer")
