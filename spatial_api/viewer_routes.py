@@ -174,8 +174,9 @@ def viewer_router() -> APIRouter:
             return _unauthorised()
         layer = _catalog(request)["events"]
         if not layer.access.allows(principal):
-            return JSONResponse({"code": "Forbidden", "description": "sign in to see events"},
-                                status_code=403)
+            # 404 like a hidden collection: a 403 would say that the data exist.
+            return JSONResponse({"code": "NotFound", "description": "not found"},
+                                status_code=404)
         feats = _all(layer, request, FeatureQuery())
         cats = sorted({str(f["properties"].get("category")) for f in feats
                        if f["properties"].get("category")})

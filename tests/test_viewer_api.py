@@ -77,7 +77,7 @@ def test_industrial_filters_and_events_need_a_role(client: TestClient) -> None:
     big = client.get("/viewer/api/industrial", params={"min_area": 2000}).json()["features"]
     assert 0 < len(big) < len(allf)
     assert all(f["properties"]["area_m2"] >= 2000 for f in big)
-    assert client.get("/viewer/api/events").status_code == 403
+    assert client.get("/viewer/api/events").status_code == 404
     ev = client.get("/viewer/api/events", headers={"X-API-Key": "demo-planning-key"},
                     params={"start": "2024-01-01", "end": "2024-12-31"}).json()
     assert ev["features"] and ev["categories"]

@@ -498,7 +498,7 @@ async function loadEvents() {
     map.setLayoutProperty('events-heat', 'visibility', 'visible');
     $('ev-msg').textContent = `${fc.features.length}`;
   } catch (e) {
-    if (e.status !== 403) throw e;
+    if (e.status !== 404) throw e;
     map.getSource('events-heat').setData({ type: 'FeatureCollection', features: [] });
     $('ev-msg').textContent = t('events_need_key');
   }
