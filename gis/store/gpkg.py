@@ -31,8 +31,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gis.crs import METRIC_CRS, transformer
-from gis.errors import EntityNotFound, IngestError, InvalidGeometry, InvalidQuery, StoreUnavailable
+from gis.errors import IngestError, InvalidQuery, StoreUnavailable
 from gis.filters import Filter, compile_sqlite, register_sqlite_functions
 from gis.h3cells import (
     AGGREGATE_RES,
@@ -46,6 +45,7 @@ from gis.h3cells import (
 from gis.ingest import Prepared, prepare
 from gis.model import KIND_ORDER, SCHEMAS, ColType, KindSchema, schema
 from gis.store.base import AsOf, BBox, IngestReport, Progress, StoreStats
+from gis.store.common import SharedQueries, check_bbox, check_geometry, to_epoch
 from gis.timeaxis import TimeFilter, parse_as_of
 
 SRS_ID = 4326
@@ -143,7 +143,7 @@ def _st_is_empty(blob: bytes | None) -> int | None:
 # ---------------------------------------------------------------------------
 
 
-class GeoPackageStore:
+class GeoPackageStore(SharedQueries):
     """The GeoPackage backend of :class:`gis.store.base.Store`.
 
     One SQLite connection per thread (readers never block each other in WAL
@@ -271,12 +271,6 @@ class GeoPackageStore:
 
     # -- ingest -------------------------------------------------------------
 
-    def communities(self) -> gpd.GeoDataFrame:
-        """Current community polygons (cached; refreshed after an ingest of communities)."""
-        if self._communities is None:
-            self._communities = self.query("community", columns=["code", "subdistrict_code"])
-        return self._communities
-
     def ingest(
         self,
         kind: str,
@@ -305,17 +299,6 @@ class GeoPackageStore:
             self._communities = None
         self._notify_write(kind, prep, replace)
         return IngestReport(kind, prep.n, time.perf_counter() - t0, replace)
-
-    def _notify_write(self, kind: str, prep: Prepared, replace: bool) -> None:
-        # Listeners (the tile cache) drop what the written area touches.
-        area: tuple[float, float, float, float] | None = None
-        if not replace and prep.bounds is not None and len(prep.bounds):
-            b = prep.bounds
-            if not np.isnan(b).all():
-                area = (float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])),
-                        float(np.nanmax(b[:, 2])), float(np.nanmax(b[:, 3])))
-        for fn in list(self.write_listeners):
-            fn(kind, area)
 
     def _integrity_error(self, prep: Prepared, exc: sqlite3.IntegrityError) -> IngestError:
         sch = prep.schema
@@ -426,9 +409,9 @@ class GeoPackageStore:
             frag, p = tf.sql(sch, alias)
             clauses.append(frag)
             params.extend(p)
-        box = _check_bbox(bbox) if bbox is not None else None
+        box = check_bbox(bbox) if bbox is not None else None
         if within is not None:
-            _check_geometry(within)
+            check_geometry(within)
             wb = within.bounds
             box = wb if box is None else (max(box[0], wb[0]), max(box[1], wb[1]),
                                           min(box[2], wb[2]), min(box[3], wb[3]))
@@ -627,7 +610,7 @@ class GeoPackageStore:
             # joining its ids back to the table); the R-tree holds every geometry row.
             if sch.geometry is None:
                 raise InvalidQuery(f"kind {kind!r} has no geometry")
-            x0, y0, x1, y1 = _check_bbox(bbox)
+            x0, y0, x1, y1 = check_bbox(bbox)
             return int(self._conn().execute(
                 f"SELECT COUNT(*) FROM rtree_{sch.table}_geom WHERE maxx >= ? AND minx <= ? "
                 "AND maxy >= ? AND miny <= ?", (x0, x1, y0, y1)).fetchone()[0])
@@ -640,66 +623,6 @@ class GeoPackageStore:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         return int(self._conn().execute(sql, params).fetchone()[0])
-
-    def get(self, kind: str, entity_id: str, *, as_of: AsOf = None) -> gpd.GeoDataFrame:
-        """One entity by id (see :class:`Store`)."""
-        sch = schema(kind)
-        clauses, params = self._where(sch, as_of=as_of, where={"id": entity_id})
-        order = [f"-{sch.start_col}"] if sch.start_col else None
-        df = self._select(sch, clauses, params, None, order, limit=1)
-        if df.empty:
-            when = f" at {as_of}" if as_of is not None else ""
-            raise EntityNotFound(f"no {kind} with id {entity_id!r}{when}")
-        return df
-
-    def nearest(
-        self,
-        kind: str,
-        lon: float,
-        lat: float,
-        k: int = 5,
-        *,
-        as_of: AsOf = None,
-        max_distance_m: float | None = None,
-        where: Mapping[str, Any] | None = None,
-    ) -> gpd.GeoDataFrame:
-        """k nearest by metric distance (EPSG:4547), nearest first, with ``distance_m``."""
-        sch = schema(kind)
-        if sch.geometry is None:
-            raise InvalidQuery(f"kind {kind!r} has no geometry")
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise InvalidQuery("lon/lat out of range")
-        if k < 1:
-            raise InvalidQuery("k must be at least 1")
-        fwd = transformer("EPSG:4326", METRIC_CRS)
-        px, py = fwd.transform(lon, lat)
-        origin = shapely.Point(px, py)
-        # Grow a search window until it holds k candidates whose k-th distance
-        # fits inside the window (then no closer entity can lie outside it).
-        radius = 200.0 if max_distance_m is None else min(200.0, max_distance_m)
-        total = self.count(kind, as_of=as_of, where=where)
-        while True:
-            dlat = radius / 110_574.0
-            dlon = radius / (111_320.0 * np.cos(np.radians(lat)))
-            box = (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-            clauses, params = self._where(sch, as_of=as_of, bbox=box, where=where)
-            df = self._select(sch, clauses, params, None)
-            if len(df):
-                metric = shapely.transform(np.asarray(df.geometry.values),
-                                           lambda xy: np.column_stack(fwd.transform(
-                                               xy[:, 0], xy[:, 1])))
-                dist = shapely.distance(metric, origin)
-                df = df.assign(distance_m=np.round(dist, 2))
-                df = df.sort_values(["distance_m", "fid"], kind="stable").reset_index(drop=True)
-                if max_distance_m is not None:
-                    df = df[df["distance_m"] <= max_distance_m]
-            enough = len(df) >= k and df["distance_m"].iloc[k - 1] <= radius
-            capped = max_distance_m is not None and radius >= max_distance_m
-            if enough or capped or len(df) >= total or radius > 50_000:
-                return df.head(k).reset_index(drop=True)
-            radius = radius * 3 if len(df) < k else float(df["distance_m"].iloc[k - 1]) + 1.0
-            if max_distance_m is not None:
-                radius = min(radius, max_distance_m)
 
     # -- aggregates ---------------------------------------------------------
 
@@ -863,8 +786,8 @@ class GeoPackageStore:
         self, sensor_id: str, start: str | None = None, end: str | None = None
     ) -> pd.DataFrame:
         """Readings of one sensor in [start, end)."""
-        lo = _to_epoch(start) if start else -(2**62)
-        hi = _to_epoch(end) if end else 2**62
+        lo = to_epoch(start) if start else -(2**62)
+        hi = to_epoch(end) if end else 2**62
         rows = self._conn().execute(
             "SELECT sensor_id, ts, value, alert FROM readings WHERE sensor_id = ? AND ts >= ? "
             "AND ts < ? ORDER BY ts", (sensor_id, lo, hi)).fetchall()
@@ -919,13 +842,6 @@ def _parent(cell: int, res: int) -> int:
     return int(cell_parent(np.int64(cell), res))
 
 
-def _to_epoch(text: str) -> int:
-    tf = parse_as_of(text)
-    assert tf is not None and tf.start is not None
-    s = tf.start if len(tf.start) > 10 else tf.start + "T00:00:00Z"
-    return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
-
-
 def _order_sql(sch: KindSchema, order_by: Sequence[str] | None) -> str:
     if not order_by:
         return "t.fid"
@@ -938,26 +854,6 @@ def _order_sql(sch: KindSchema, order_by: Sequence[str] | None) -> str:
         parts.append(f"t.{name} {'DESC' if desc else 'ASC'}")
     parts.append("t.fid")
     return ", ".join(parts)
-
-
-def _check_bbox(bbox: BBox) -> BBox:
-    if len(bbox) != 4:
-        raise InvalidQuery("bbox needs 4 numbers: minlon, minlat, maxlon, maxlat")
-    x0, y0, x1, y1 = (float(v) for v in bbox)
-    if not all(np.isfinite([x0, y0, x1, y1])):
-        raise InvalidQuery("bbox values must be finite numbers")
-    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise InvalidQuery("bbox out of range: lon -180..180, lat -90..90")
-    if x0 > x1 or y0 > y1:
-        raise InvalidQuery("bbox minimum is greater than its maximum")
-    return x0, y0, x1, y1
-
-
-def _check_geometry(geom: BaseGeometry) -> None:
-    if not isinstance(geom, shapely.Geometry) or geom.is_empty:
-        raise InvalidGeometry("the area must be a non-empty geometry")
-    if not geom.is_valid:
-        raise InvalidGeometry(f"invalid geometry: {shapely.is_valid_reason(geom)}")
 
 
 def _spatial_mask(geoms: Any, area: BaseGeometry, predicate: str) -> npt.NDArray[np.bool_]:
