@@ -12,7 +12,6 @@ Timed figures are printed, never asserted.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,18 +25,13 @@ import httpx
 import shapely
 
 from bench.common import ms, p, timeit
+from spatial_api.local_server import free_port
 
 STOCK_PYTHON = os.environ.get("ONEMAP_BENCH_STOCK_PYTHON", ".venv-stock/bin/python")
 ADMIN = {"X-API-Key": "demo-admin-key"}
 #: Central Luohu (about 3 x 3 km): thousands of buildings and enterprises at full scale.
 BBOX = (114.10, 22.53, 114.13, 22.56)
 REPEAT = 15
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(url: str, seconds: float = 60) -> None:
@@ -56,7 +50,7 @@ def _wait(url: str, seconds: float = 60) -> None:
 def onemap_server(store_path: Path) -> Iterator[str]:
     """OneMap (FastAPI + pygeoapi at /ogc) served by ``onemap serve`` in its own process,
     like the stock server, so neither shares the benchmark client's interpreter."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ONEMAP_STORE_FILE": store_path.name, "ONEMAP_DB_URL": ""}
     proc = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "serve", "--host",
                              "127.0.0.1", "--port", str(port), "--data-dir",
@@ -108,7 +102,7 @@ def stock_server(store_path: Path, tables: list[str]) -> Iterator[str | None]:
     if not Path(STOCK_PYTHON).exists():
         yield None
         return
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="onemap-stock-") as tmp:
         cfg = Path(tmp) / "config.yml"
         res = "".join(_STOCK_RESOURCE.format(name=t, path=store_path) for t in tables)

@@ -11,10 +11,7 @@ Run alone: ``python -m bench.bench_viewer DATA_DIR``.
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +27,6 @@ IDLE = """() => new Promise((resolve) => {
     m.once('idle', () => resolve(performance.now())); };
   window.onemapReady.then(go);
 })"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _load(browser: Any, url: str) -> tuple[float, int, int]:
@@ -63,31 +54,18 @@ def run(store: Store) -> list[tuple[str, str, str, str]]:
         return [("viewer: first idle map", "skipped (playwright not installed)", "", "≤ 3 s")]
     if not Path(CHROMIUM).exists():
         return [("viewer: first idle map", "skipped (chromium not installed)", "", "≤ 3 s")]
-    import uvicorn
-
     from spatial_api.app import create_app
+    from spatial_api.local_server import free_port, serve_in_thread
     from spatial_api.settings import Settings
 
     data_dir = Path(getattr(store, "path", Path("data/build/onemap.gpkg"))).parent
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(data_dir=data_dir, host="127.0.0.1", port=port))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 120
-    while not srv.started:
-        if time.time() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            cold, cold_bytes, cold_n = _load(browser, f"http://127.0.0.1:{port}/")
-            warm = [_load(browser, f"http://127.0.0.1:{port}/")[0] for _ in range(3)]
-            browser.close()
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, port, start_timeout=120) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        cold, cold_bytes, cold_n = _load(browser, f"{base}/")
+        warm = [_load(browser, f"{base}/")[0] for _ in range(3)]
+        browser.close()
     warm.sort()
     return [
         ("viewer: navigation → first idle map, cold server cache", f"{cold:.2f} s", "", "≤ 3 s"),

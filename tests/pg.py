@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -17,17 +16,13 @@ from pathlib import Path
 
 import psycopg
 
+from spatial_api.local_server import free_port
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class ClusterUnavailable(RuntimeError):
     """The cluster could not be started (PostgreSQL/PostGIS missing, no user postgres)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -51,7 +46,7 @@ class Cluster:
         self.dir = Path(tempfile.mkdtemp(prefix="onemap-pg-"))
         os.chmod(self.dir, 0o777)
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
         r = _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",

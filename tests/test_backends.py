@@ -330,13 +330,10 @@ def test_migrations_match_the_model(pg_cluster: Cluster) -> None:
 
 
 def test_unreachable_server_is_store_unavailable(pg_cluster: Cluster) -> None:
-    import socket
-
     from gis.errors import StoreUnavailable
+    from spatial_api.local_server import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(StoreUnavailable) as err:
         PostGISStore(f"postgresql://onemap:secret@127.0.0.1:{port}/nowhere")
     assert "secret" not in str(err.value) and "***" in str(err.value)

@@ -10,7 +10,6 @@ the count before or after the ingest, never one in between.
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,24 +20,18 @@ import httpx
 import numpy as np
 import pytest
 import shapely
-import uvicorn
 
 from gis.store.gpkg import GeoPackageStore
 from gis.store.postgis import PostGISStore
 from spatial_api.app import create_app
 from spatial_api.cli_db import copy_store
+from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
 from tests.pg import Cluster
 
 BOX = (114.1000, 22.5600, 114.1050, 22.5650)
 N_NEW = 3000
 CLIENTS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _facilities(n: int) -> gpd.GeoDataFrame:
@@ -69,20 +62,12 @@ def served(request: pytest.FixtureRequest, demo_dir: Path, tmp_path: Path,
         monkeypatch.setenv("ONEMAP_DB_URL", url)
     else:
         monkeypatch.delenv("ONEMAP_DB_URL", raising=False)
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(data_dir=data, port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", app.state.store
+        with serve_in_thread(app, port, log_level="error") as base:
+            yield base, app.state.store
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         if cluster is not None and url is not None:
             cluster.drop_database(url)
 

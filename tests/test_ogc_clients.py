@@ -7,47 +7,29 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pyproj import Transformer
 
 from spatial_api.app import create_app
+from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
 
 pytestmark = pytest.mark.skipif(shutil.which("ogrinfo") is None,
                                 reason="GDAL's ogrinfo is not installed (make test installs it)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server(demo_dir: Path) -> Iterator[str]:
     port = free_port()
     app = create_app(Settings(data_dir=demo_dir, host="127.0.0.1", port=port))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/ogc"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, port) as base:
+        yield f"{base}/ogc"
 
 
 def public_collections(base: str) -> list[str]:

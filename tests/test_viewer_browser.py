@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from spatial_api.app import create_app
+from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
 
 CHROMIUM = os.environ.get("ONEMAP_CHROMIUM", "/usr/bin/chromium")
@@ -73,27 +70,12 @@ COUNT_PIXELS = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(demo_dir: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(data_dir=demo_dir, host="127.0.0.1", port=port))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started:
-        if time.time() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, port) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
