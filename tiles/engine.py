@@ -7,8 +7,11 @@ vectorised), generalised per zoom, then encoded with mapbox-vector-tile.
 
 Generalisation (docs/tiles.md):
 
-- lines and polygons are simplified with a tolerance of one tile pixel
-  (``EXTENT / 256`` units) and dropped below one pixel of length or area;
+- lines and polygons whose part in the tile is under half a pixel of length, or a
+  quarter px² of area (:data:`MIN_SIZE_PX`, measured before simplification), are
+  dropped, the others are
+  simplified with a tolerance of one tile pixel (``EXTENT / 256`` units) without
+  collapsing;
 - point layers below their *detail zoom* (events, enterprises) and persons at
   every zoom become H3 block aggregates (one hexagon per cell with ``count``);
 - a tile never exceeds :data:`MAX_TILE_BYTES`: the tolerance grows, then the
@@ -48,6 +51,11 @@ BUFFER = 64
 PIXEL = EXTENT / 256
 #: Most features a single tile carries (low zooms use aggregates instead).
 MAX_FEATURES = 50_000
+#: Lines shorter than this many pixels and polygons smaller than its square (px²), measured
+#: on their part in the tile (and its buffer), are dropped; everything larger is kept
+#: (docs/tiles.md). Half a pixel: the smallest demo building (54 m²) is 0.7 px² at z14,
+#: the buildings' first zoom, and a half-pixel square still shows (anti-aliased).
+MIN_SIZE_PX = 0.5
 #: Hard cap on the encoded (uncompressed) size of one tile.
 MAX_TILE_BYTES = 500_000
 MAX_ZOOM = 22
@@ -176,35 +184,61 @@ def to_tile_units(geoms: Any, tile: Tile) -> Any:
     return out
 
 
-def generalise(geoms: Any, tolerance_px: float = 1.0, min_size_px: float = 1.0) -> Any:
-    """Simplify lines and polygons (tile units) by ``tolerance_px`` pixels; drop tiny ones.
+def generalise(geoms: Any, tolerance_px: float = 1.0, min_size_px: float = MIN_SIZE_PX) -> Any:
+    """Drop tiny lines and polygons (tile units), then simplify the rest by ``tolerance_px``.
 
-    Polygons below ``min_size_px``² of area and lines below ``min_size_px`` of length
-    become None; points are kept as they are.
+    The size test comes first and uses each shape as given (its part in the tile,
+    before simplification): polygons below ``min_size_px``² of area and lines below
+    ``min_size_px`` of length become None, everything larger is kept. Simplifying
+    first would shrink small shapes (a two-pixel square becomes a triangle of half
+    its area) and drop them with the tiny ones.
+
+    A kept shape is then simplified (Douglas-Peucker, topology preserving). Where
+    that collapses it (empty, invalid, or a polygon that lost or gained more than
+    :data:`MAX_AREA_CHANGE` of its area) a quarter of the tolerance is tried, then
+    the shape is kept as it was. Points are kept as they are.
     """
     arr = np.asarray(geoms, dtype=object)
     out = arr.copy()
     present = _present(arr)
+    out[~present] = None
     if not present.any():
         return out
     types = np.full(len(arr), -1)
     types[present] = shapely.get_type_id(arr[present])
     lines = np.isin(types, (1, 2, 5))  # LineString, LinearRing, MultiLineString
     polys = np.isin(types, (3, 6))  # Polygon, MultiPolygon
-    shaped = lines | polys
-    if shaped.any():
-        simple = shapely.simplify(arr[shaped], tolerance_px * PIXEL, preserve_topology=True)
-        out[shaped] = simple
-    if polys.any():
-        small = shapely.area(out[polys].astype(object)) < (min_size_px * PIXEL) ** 2
-        idx = np.flatnonzero(polys)[small]
-        out[idx] = None
-    if lines.any():
-        short = shapely.length(out[lines].astype(object)) < min_size_px * PIXEL
-        idx = np.flatnonzero(lines)[short]
-        out[idx] = None
-    out[~_present(out)] = None
+    small = np.zeros(len(arr), dtype=bool)
+    small[polys] = shapely.area(arr[polys]) < (min_size_px * PIXEL) ** 2
+    small[lines] = shapely.length(arr[lines]) < min_size_px * PIXEL
+    out[small] = None
+    for kind in (polys & ~small, lines & ~small):
+        idx = np.flatnonzero(kind)
+        for tol in (tolerance_px, tolerance_px / 4):
+            if not len(idx):
+                break
+            simple = shapely.simplify(arr[idx], tol * PIXEL, preserve_topology=True)
+            ok = _kept_shape(arr[idx], simple, polygons=kind is not lines)
+            out[idx[ok]] = simple[ok]
+            idx = idx[~ok]  # these keep the original unless a smaller tolerance works
     return out
+
+
+#: Largest relative change of area a simplified polygon may show before a smaller
+#: tolerance (then the unsimplified shape) is used instead.
+MAX_AREA_CHANGE = 0.2
+
+
+def _kept_shape(orig: Any, simple: Any, polygons: bool) -> Any:
+    """Mask of simplified shapes that are valid, non-empty and (polygons) of similar area."""
+    ok = ~shapely.is_missing(simple)
+    ok[ok] = ~shapely.is_empty(simple[ok]) & shapely.is_valid(simple[ok])
+    if polygons and ok.any():
+        a0 = shapely.area(orig[ok])
+        ok[ok] = np.abs(shapely.area(simple[ok]) - a0) <= MAX_AREA_CHANGE * a0
+    elif ok.any():
+        ok[ok] = shapely.length(simple[ok]) > 0
+    return ok
 
 
 def _present(arr: Any) -> Any:
@@ -626,7 +660,7 @@ class TileEngine:
 
     def fit(self, raw: list[LayerData]) -> TileResult:
         """Generalise and encode, growing the tolerance until the tile fits the size cap."""
-        tolerance, min_size = 1.0, 1.0
+        tolerance, min_size = 1.0, MIN_SIZE_PX
         for _ in range(4):
             layers = [LayerData(r.name, generalise(r.geoms, tolerance, min_size), r.props,
                                 r.personal_rows) for r in raw]
