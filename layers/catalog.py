@@ -24,7 +24,8 @@ from gis.errors import EntityNotFound, InvalidQuery
 from gis.filters import Filter, Queryable
 from gis.h3cells import AGGREGATE_RES, cell_to_str, str_to_cell
 from gis.model import ColType, GeomType, KindSchema, schema
-from gis.store.base import BBox, Store
+from gis.store.base import AsOf, BBox, Store
+from gis.timeaxis import TimeFilter, parse_as_of
 from layers.access import AccessRule, Principal, mask_value, masked_fields, suppress
 
 _JSON_TYPES = {ColType.TEXT: "string", ColType.INTEGER: "integer", ColType.REAL: "number",
@@ -146,6 +147,15 @@ class Layer:
     def temporal_extent(self, store: Store) -> tuple[str | None, str | None]:
         """(begin, end) of the valid or event time; None = open."""
         return None, None
+
+    def temporal_roles(self) -> dict[str, str]:
+        """``x-ogc-role`` of the properties ``datetime`` filters on (docs/ogc.md).
+
+        OGC API Features Part 3 (queryables, "temporal properties"): a valid time
+        ``[start, end)`` is ``primary-interval-start``/``primary-interval-end``, an
+        occurrence is ``primary-instant``. Empty when ``datetime`` does not filter.
+        """
+        return {}
 
     def as_dict(self) -> dict[str, Any]:
         """Catalog entry as JSON (for the viewer and docs)."""
@@ -300,6 +310,32 @@ class EntityLayer(Layer):
             return _now()
         return q.as_of
 
+    def temporal_roles(self) -> dict[str, str]:
+        """Instant kinds (events): the start column; others: the valid interval's ends."""
+        sch = self.schema
+        if sch.start_col is None:
+            return {}
+        if sch.instantaneous:
+            roles = {sch.start_col: "primary-instant"}
+        else:
+            roles = {sch.start_col: "primary-interval-start",
+                     str(sch.end_col): "primary-interval-end"}
+        return {k: v for k, v in roles.items() if k in self.column_list}
+
+    def _time_filter(self, q: FeatureQuery) -> AsOf:
+        """The store filter of ``datetime``: for an instant kind, an instant is a moment.
+
+        ``primary-instant`` (OGC API Features Part 3): an instant intersects an
+        occurrence only when they coincide (a date: any time that day), so an
+        instant on events selects those that occurred then, not those still open.
+        """
+        as_of = self._default_as_of(q)
+        if as_of is not None and self.schema.instantaneous:
+            tf = parse_as_of(as_of)
+            if tf is not None and tf.is_instant:
+                return _Occurrence(tf.start, tf.end)
+        return as_of
+
     def _select_columns(self, q: FeatureQuery, principal: Principal) -> list[str]:
         cols = self.column_list
         if q.properties is not None:
@@ -352,7 +388,7 @@ class EntityLayer(Layer):
         order = self._check_sort(q, principal)
         where = self._where(q, principal)
         flt = self._filter(q, principal)
-        as_of = self._default_as_of(q)
+        as_of = self._time_filter(q)
         read_cols = list(dict.fromkeys(["id", *cols]))
         df = store.query(self.kind, bbox=q.bbox, as_of=as_of, where=where or None,
                          columns=read_cols, order_by=order or None, limit=q.limit,
@@ -384,6 +420,20 @@ class EntityLayer(Layer):
                                order_by=[f"-{sch.start_col}"], limit=1)
             end = None if last.empty else str(last[sch.start_col].iloc[0])
         return begin, end
+
+
+class _Occurrence(TimeFilter):
+    """One instant as the closed interval [t, t] (a date: that whole day) for instant kinds.
+
+    :meth:`TimeFilter.sql` reads an instant on any kind as "valid at t"; for an
+    occurrence the interval form (start and end inclusive, a date end meaning the
+    whole day) is the intersection the ``primary-instant`` role declares.
+    """
+
+    @property
+    def is_instant(self) -> bool:
+        """Never: filter as the interval of the instant."""
+        return False
 
 
 def _typed(value: Any, t: ColType) -> Any:

@@ -99,6 +99,10 @@ def _patch(sa: Any) -> None:
         core_api.openapi_: functools.partial(_openapi, core_api.openapi_),
         tiles_api.get_collection_tiles_metadata: functools.partial(
             _tiles_metadata, tiles_api.get_collection_tiles_metadata),
+        itemtypes.get_collection_queryables: functools.partial(
+            _temporal_roles, itemtypes.get_collection_queryables),
+        core_api.get_collection_schema: functools.partial(
+            _temporal_roles, core_api.get_collection_schema),
     }
 
     async def execute(api_function: Callable[..., Any], request: Any, *args: Any,
@@ -252,6 +256,30 @@ def _tiles_metadata(original: Callable[..., Any], api: Any, request: Any, *args:
     if request.format is None:
         request._format = "json"
     return original(api, request, *args)
+
+
+def _temporal_roles(original: Callable[..., Any], api: Any, request: Any, dataset: str,
+                    *args: Any) -> Any:
+    """Queryables and schema with the temporal roles ``datetime`` implements.
+
+    pygeoapi 0.21 marks its one ``time_field`` ``primary-instant``; the layer
+    declares what its ``datetime`` filter does (``Layer.temporal_roles``, docs/ogc.md).
+    """
+    headers, status, content = original(api, request, dataset, *args)
+    ctx = CURRENT.get()
+    layer = ctx.runtime.catalog.get(dataset) if ctx is not None else None
+    if status == 200 and layer is not None and isinstance(content, str) \
+            and content.startswith("{"):
+        doc = json.loads(content)
+        roles = layer.temporal_roles()
+        for name, prop in doc.get("properties", {}).items():
+            if isinstance(prop, dict) and str(prop.get("x-ogc-role", "")).startswith(
+                    "primary-") and prop["x-ogc-role"] != "primary-geometry":
+                del prop["x-ogc-role"]
+            if name in roles and isinstance(prop, dict):
+                prop["x-ogc-role"] = roles[name]
+        content = json.dumps(doc)
+    return headers, status, content
 
 
 def _openapi(original: Callable[..., Any], api: Any, request: Any) -> Any:
