@@ -37,11 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.address = AddressService.from_store(app.state.store)
         ogc.start(ogc_runtime, app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
-                                      settings.data_dir)
+                                      settings.data_dir, build_packs=settings.packs_on_start)
         try:
             yield
         finally:
-            app.state.tiles.service.stop()
+            app.state.tiles.stop()
             ogc.stop(ogc_runtime)
             app.state.store.close()
 

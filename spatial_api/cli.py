@@ -281,8 +281,10 @@ def timeline(cell: str, kind: str, start: str, end: str, freq: str, by: str | No
 @cli.command()
 @click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--packs/--no-packs", default=True, show_default=True,
+              help="Build missing or stale offline packs in the background at start-up.")
 @data_dir_option
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None) -> None:
     """Serve the APIs and the viewer."""
     import uvicorn
 
@@ -296,6 +298,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
+    overrides["packs_on_start"] = packs
     settings = Settings(**overrides)
     from gis.settings import DbSettings
 

@@ -15,6 +15,9 @@ class Settings(CoreSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""
+    #: Build the missing or stale offline packs in the background at start-up
+    #: (``onemap serve`` turns it on; docs/tiles.md).
+    packs_on_start: bool = False
 
     @property
     def base_url(self) -> str:

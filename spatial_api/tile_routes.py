@@ -21,7 +21,7 @@ from gis.store.base import Store
 from layers.access import Principal, UnknownApiKey
 from layers.catalog import Layer
 from tiles.engine import BASEMAP, Tile
-from tiles.packs import PACK_SUFFIX, list_packs
+from tiles.packs import PACK_SUFFIX, PackBuilder, list_packs, store_identity
 from tiles.raster import Terrain, TerrainUnavailable
 from tiles.service import TileService, TileSettings
 from tiles.styles import basemap_style, layer_style, styles_index
@@ -37,17 +37,36 @@ class TileState:
 
     service: TileService
     terrain: Terrain | None
+    #: Identity of the open store: /packs lists only packs cut from it.
+    store_id: str | None = None
+    #: The background build of missing or stale packs (None: not asked for).
+    packs: PackBuilder | None = None
+
+    def stop(self) -> None:
+        """Stop the pack build (if any) and unsubscribe the service from the store."""
+        if self.packs is not None:
+            self.packs.stop()
+        self.service.stop()
 
 
 def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
-                data_dir: Path) -> TileState:
-    """Build the tile service (engine, cache, store listener) and load the terrain."""
+                data_dir: Path, build_packs: bool = False) -> TileState:
+    """Build the tile service (engine, cache, store listener) and load the terrain.
+
+    With ``build_packs``, the district and subdistrict packs that are missing or
+    were cut from another store are built in a background thread.
+    """
     svc = TileService.start(store, catalog, base_url, data_dir, TileSettings())
     try:
         terrain: Terrain | None = Terrain(data_dir / "terrain.tif")
     except TerrainUnavailable:
         terrain = None
-    return TileState(svc, terrain)
+    try:
+        store_id: str | None = store_identity(store)
+    except Exception:  # a store without metadata: list every pack
+        store_id = None
+    packs = PackBuilder(store, catalog, svc.packs_dir).start() if build_packs else None
+    return TileState(svc, terrain, store_id, packs)
 
 
 def _state(request: Request) -> TileState:
@@ -183,12 +202,17 @@ def tile_router() -> APIRouter:
 
     @router.get("/packs")
     def packs(request: Request) -> dict[str, Any]:
-        """The offline PMTiles packs, with their URL, bounds, zooms and size."""
-        svc = _state(request).service
-        items = list_packs(svc.packs_dir)
+        """The offline PMTiles packs of the current data, with URL, bounds, zooms and size.
+
+        ``status``: ``building`` while the server builds missing packs, else ``ready``.
+        """
+        state = _state(request)
+        svc = state.service
+        items = list_packs(svc.packs_dir, state.store_id)
         for p in items:
             p["url"] = f"{svc.base_url}/packs/{p['name']}{PACK_SUFFIX}"
-        return {"packs": items}
+        status = state.packs.state if state.packs is not None else "ready"
+        return {"packs": items, "status": status}
 
     @router.get("/packs/{name}.pmtiles", response_class=FileResponse)
     def pack(request: Request, name: str) -> FileResponse:

@@ -8,12 +8,21 @@ them as absent, which map clients draw as empty). The archive is
 deterministic: the same store and arguments give the same bytes (tile gzip
 without timestamp; the metadata's gzip timestamp, which ``pmtiles`` sets to the
 current time, is zeroed after writing).
+
+Each pack records the identity of the store it was cut from (``store_id`` in its
+metadata: the store's build time and last write). Only packs of the open store
+are listed, and :class:`PackBuilder` (started with the server) builds the
+district and subdistrict packs that are missing or were cut from another store,
+in a background thread, so a newcomer's ``/packs`` fills a few seconds after
+start-up and a rebuilt demo never gets the previous demo's packs (docs/tiles.md).
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +50,20 @@ from tiles.engine import (
 )
 
 PACK_SUFFIX = ".pmtiles"
+#: Metadata key of the identity of the store a pack was cut from.
+STORE_ID_KEY = "store_id"
+
+log = logging.getLogger(__name__)
+
+
+def store_identity(store: Store) -> str:
+    """Identity of the store's content: its build time and its last write.
+
+    A rebuilt demo has a new build time, an ingest a new last write; packs cut
+    before either are stale.
+    """
+    meta = store.get_meta()
+    return f"{meta.get('build_time', '')}|{meta.get('last_write', '')}"
 
 
 @dataclass
@@ -78,7 +101,10 @@ def area_geometry(store: Store, area: str) -> tuple[Any, str]:
 def build_pack(store: Store, catalog: Mapping[str, Layer], out: Path, *, area: str = "district",
                layers: str = BASEMAP, minzoom: int = 10, maxzoom: int = 16,
                progress: Callable[[int, int], None] | None = None) -> PackReport:
-    """Write a PMTiles v3 archive of ``layers`` over ``area`` (public data only)."""
+    """Write a PMTiles v3 archive of ``layers`` over ``area`` (public data only).
+
+    The file appears whole (written beside it, then renamed) or not at all.
+    """
     if not 0 <= minzoom <= maxzoom <= 18:
         raise InvalidQuery("zooms must satisfy 0 <= minzoom <= maxzoom <= 18")
     t0 = time.perf_counter()
@@ -105,7 +131,24 @@ def build_pack(store: Store, catalog: Mapping[str, Layer], out: Path, *, area: s
                        (float(tbs[:, 0].min()), float(tbs[:, 1].min()),
                         float(tbs[:, 2].max()), float(tbs[:, 3].max())))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    # a name of this build alone (the server and `onemap tiles` may build at once)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        written = _write(store, engine, principal, layers, todo, tmp, area, name, bounds,
+                         minzoom, maxzoom, progress)
+        _zero_gzip_mtimes(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed or cancelled build leaves nothing behind
+    return PackReport(out, written, out.stat().st_size, time.perf_counter() - t0,
+                      bounds, minzoom, maxzoom)
+
+
+def _write(store: Store, engine: TileEngine, principal: Principal, layers: str,
+           todo: list[tuple[int, Any]], tmp: Path, area: str, name: str,
+           bounds: tuple[float, float, float, float], minzoom: int, maxzoom: int,
+           progress: Callable[[int, int], None] | None) -> int:
+    """Render the tiles of ``todo`` into the archive ``tmp``; the number written."""
     written = 0
     with tmp.open("wb") as f:
         writer = Writer(f)
@@ -136,13 +179,10 @@ def build_pack(store: Store, catalog: Mapping[str, Layer], out: Path, *, area: s
             "bounds": ",".join(f"{v:.6f}" for v in bounds),
             "center": f"{cx:.6f},{cy:.6f},{centre_zoom}",
             "vector_layers": tj["vector_layers"], "area": area, "layers": layers,
-            "generator": "onemap tiles pack",
+            "generator": "onemap tiles pack", STORE_ID_KEY: store_identity(store),
         }
         writer.finalize(header, metadata)
-    _zero_gzip_mtimes(tmp)
-    os.replace(tmp, out)
-    return PackReport(out, written, out.stat().st_size, time.perf_counter() - t0,
-                      bounds, minzoom, maxzoom)
+    return written
 
 
 def _zero_gzip_mtimes(path: Path) -> None:
@@ -167,8 +207,11 @@ def _zero_gzip_mtimes(path: Path) -> None:
                 f.write(b"\x00\x00\x00\x00")
 
 
-def list_packs(packs_dir: Path) -> list[dict[str, Any]]:
-    """The packs in ``packs_dir`` with their header bounds, zooms and size."""
+def list_packs(packs_dir: Path, store_id: str | None = None) -> list[dict[str, Any]]:
+    """The packs in ``packs_dir`` with their header bounds, zooms and size.
+
+    With ``store_id``, only the packs cut from that store (the others are stale).
+    """
     from pmtiles.reader import MmapSource, Reader
 
     out: list[dict[str, Any]] = []
@@ -181,6 +224,8 @@ def list_packs(packs_dir: Path) -> list[dict[str, Any]]:
                 h = r.header()
                 meta = r.metadata()
         except Exception:  # a half-copied or foreign file is not listed
+            continue
+        if store_id is not None and meta.get(STORE_ID_KEY) != store_id:
             continue
         out.append({
             "name": p.name[: -len(PACK_SUFFIX)], "bytes": p.stat().st_size,
@@ -200,3 +245,80 @@ def read_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
     with path.open("rb") as f:
         data = Reader(MmapSource(f)).get(z, x, y)
     return None if data is None else gzip.decompress(data)
+
+
+def pack_store_id(path: Path) -> str | None:
+    """The ``store_id`` a pack records (None when absent or unreadable)."""
+    from pmtiles.reader import MmapSource, Reader
+
+    try:
+        with path.open("rb") as f:
+            value = Reader(MmapSource(f)).metadata().get(STORE_ID_KEY)
+    except Exception:  # a half-copied or foreign file: as good as absent
+        return None
+    return None if value is None else str(value)
+
+
+def pack_areas(store: Store) -> list[str]:
+    """The areas of the standard packs: the district, then every subdistrict code."""
+    codes = sorted(str(c) for c in store.query("subdistrict", columns=["code"])["code"])
+    return ["district", *codes]
+
+
+class BuildCancelled(Exception):
+    """The server stopped while packs were being built."""
+
+
+class PackBuilder:
+    """Builds the missing or stale standard packs in a background thread.
+
+    ``state`` is ``building``, then ``ready`` (``failed``, ``stopped``); requests are never
+    blocked (they only read ``state`` and list the packs of the current store).
+    """
+
+    def __init__(self, store: Store, catalog: Mapping[str, Layer], packs_dir: Path,
+                 minzoom: int = 10, maxzoom: int = 16) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.packs_dir = packs_dir
+        self.minzoom, self.maxzoom = minzoom, maxzoom
+        self.state = "building"
+        self.built: list[PackReport] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="onemap-packs", daemon=True)
+
+    def start(self) -> PackBuilder:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop after its current tile and wait for it."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._stop.is_set():
+            raise BuildCancelled
+
+    def _run(self) -> None:
+        try:
+            store_id = store_identity(self.store)
+            areas = pack_areas(self.store)
+            todo = [a for a in areas
+                    if pack_store_id(self.packs_dir / f"{a}{PACK_SUFFIX}") != store_id]
+            for i, area in enumerate(todo, 1):
+                report = build_pack(self.store, self.catalog,
+                                    self.packs_dir / f"{area}{PACK_SUFFIX}", area=area,
+                                    minzoom=self.minzoom, maxzoom=self.maxzoom,
+                                    progress=self._progress)
+                self.built.append(report)
+                log.info("pack %s built (%d/%d): %d tiles, %d bytes, %.1f s", area, i,
+                         len(todo), report.tiles, report.bytes, report.seconds)
+            self.state = "ready"
+        except BuildCancelled:
+            self.state = "stopped"
+        except Exception:  # the server keeps serving; the log says why
+            log.exception("building the offline packs failed")
+            self.state = "failed"
