@@ -63,7 +63,8 @@ $(DATA_DIR)/onemap.gpkg: | $(VENV)/.installed
 demo: install
 	$(BIN)/onemap demo build --scale $(SCALE) --seed $(SEED) --data-dir $(DATA_DIR)
 
-# Offline basemap packs of the district and every subdistrict (served at /packs).
+# Offline basemap packs of the district and every subdistrict (served at /packs). `make run`
+# needs none: the server builds missing or stale ones in the background (docs/tiles.md).
 packs: install $(DATA_DIR)/onemap.gpkg
 	$(BIN)/onemap tiles packs-all --data-dir $(DATA_DIR)
 

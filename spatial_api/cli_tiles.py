@@ -64,20 +64,33 @@ def pack(out: Path, area: str, layers: str, minzoom: int, maxzoom: int,
               help="Where to write (default: <data dir>/packs, served at /packs).")
 @data_dir_option
 def packs_all(minzoom: int, maxzoom: int, out_dir: Path | None, data_dir: Path | None) -> None:
-    """Basemap packs of the district and of each subdistrict."""
+    """Basemap packs of the district and of each subdistrict (with a progress bar)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
     from gis.settings import CoreSettings
     from gis.store import open_store
     from layers.catalog import default_catalog
-    from tiles.packs import build_pack
+    from tiles.packs import build_pack, pack_areas
 
     settings = CoreSettings(data_dir=data_dir) if data_dir is not None else CoreSettings()
     target = out_dir or settings.data_dir / "packs"
     store = open_store(settings)
     try:
-        codes = sorted(store.query("subdistrict", columns=["code"])["code"].tolist())
-        for area in ["district", *codes]:
-            report = build_pack(store, default_catalog(), target / f"{area}.pmtiles", area=area,
-                                minzoom=minzoom, maxzoom=maxzoom)
-            click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        areas = pack_areas(store)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      transient=True) as bar:
+            overall = bar.add_task("packs", total=len(areas))
+            for area in areas:
+                tiles_task = bar.add_task(f"  {area} tiles", total=None)
+
+                def step(done: int, total: int, task: TaskID = tiles_task) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = build_pack(store, default_catalog(), target / f"{area}.pmtiles",
+                                    area=area, minzoom=minzoom, maxzoom=maxzoom, progress=step)
+                bar.remove_task(tiles_task)
+                bar.advance(overall)
+                bar.console.print(json.dumps(report.as_dict(), ensure_ascii=False),
+                                  markup=False, highlight=False, soft_wrap=True)
     finally:
         store.close()
