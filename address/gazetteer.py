@@ -26,6 +26,10 @@ from address.normalize import digit_variant, normalize_name
 
 #: Folder of the real admin division tables.
 REAL_DIR = Path(__file__).resolve().parent.parent / "data" / "real" / "admin_divisions"
+#: The hand-compiled gazetteer of Luohu's real roads, estates, buildings and landmarks.
+GAZETTEER_CSV = Path(__file__).resolve().parent / "data" / "luohu_gazetteer.csv"
+#: Types of :data:`GAZETTEER_CSV` rows that are places people live or work at (``poi``).
+POI_TYPES = ("estate", "building", "landmark", "village")
 
 #: Kinds of places, from the largest to the smallest.
 ADMIN_KINDS = ("province", "city", "district", "subdistrict", "community")
@@ -122,6 +126,36 @@ def prefer_homophones(typed: str, places: list[Place], forms: dict[int, list[str
     return alike or places
 
 
+#: Characters that tell sibling names apart (泥岗东路/泥岗西路, 田贝一路/田贝四路, 翠竹北路):
+#: a name that differs from another in one of these is a different place, never a typo.
+DISTINCTIVE_CHARS = frozenset("东西南北中上下前后内外新老旧大小一二三四五六七八九十")
+
+
+def confident_typo(typed: str, name: str) -> bool:
+    """True when ``typed`` is believed to be ``name`` mistyped (and not another place).
+
+    Two kinds of slip are believed: one character replaced by a homophone (the usual
+    slip of a pinyin input method: 湖倍大厦 for 湖贝大厦), and one character typed twice
+    (湖贝贝大厦). Any other one-character difference between two plausible names is
+    no evidence (怡景花园 is not a misspelt 泰景花园, 新园大厦 not 新德大厦), nor is a
+    difference in a direction or ordinal character (泥岗西路 is not 泥岗东路).
+    """
+    if typed == name:
+        return False
+    if len(typed) == len(name):
+        diff = [i for i in range(len(name)) if typed[i] != name[i]]
+        if len(diff) != 1:
+            return False
+        i = diff[0]
+        if typed[i] in DISTINCTIVE_CHARS or name[i] in DISTINCTIVE_CHARS:
+            return False
+        return bool(readings(typed[i]) & readings(name[i]))
+    if len(typed) == len(name) + 1:
+        return any(typed[i] == typed[i + 1] and typed[:i] + typed[i + 1:] == name
+                   for i in range(len(typed) - 1))
+    return False
+
+
 def within_one_edit(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` differ by at most one substitution, insertion,
     deletion or swap of two adjacent characters."""
@@ -156,6 +190,8 @@ class Gazetteer:
         self._fuzzy_chars: frozenset[str] | None = None
         self._fuzzy_lengths: frozenset[int] | None = None
         self._dirty = True
+        #: (kind, name) of the places of the real gazetteer (:data:`GAZETTEER_CSV`)
+        self.real: set[tuple[str, str]] = set()
 
     # -- building -----------------------------------------------------------
 
@@ -299,12 +335,26 @@ class Gazetteer:
                 out.append(place)
         return prefer_homophones(query, out, self._fuzzy_norm) if homophones else out
 
+    def confident_lookup(self, query: str, kinds: tuple[str, ...] = ("poi", "road")
+                         ) -> list[Place]:
+        """Places of ``kinds`` that ``query`` is a :func:`confident_typo` of; none when
+        ``query`` is itself a name of the real gazetteer (a different, real place)."""
+        if any((k, p.name) in self.real for p in self.lookup(query) for k in kinds):
+            return []
+        return [p for p in self.fuzzy_lookup(query, kinds, homophones=False)
+                if any(confident_typo(query, f) for f in self._fuzzy_norm.get(p.uid, ()))]
+
+    def is_real(self, kind: str, name: str) -> bool:
+        """Whether ``name`` is a place of ``kind`` in the real gazetteer."""
+        return (kind, name) in self.real
+
     def fuzzy_scan(self, text: str, kinds: tuple[str, ...] = ("poi", "road"),
-                   min_len: int = 4) -> list[Hit]:
+                   min_len: int = 4, confident: bool = False) -> list[Hit]:
         """Substrings of ``text`` within one edit of a fuzzy-indexed name of ``kinds``.
 
         Only names of at least ``min_len`` characters are looked for, so that a
-        typo is told apart from a different short name.
+        typo is told apart from a different short name. With ``confident`` only
+        :func:`confident_typo` slips are found.
         """
         if not self._fuzzy or len(text) < min_len - 1:
             return []
@@ -329,8 +379,9 @@ class Gazetteer:
                 if length < min_len - 1 or length not in lengths:
                     continue
                 sub = text[i:i + length]
-                places = [p for p in self.fuzzy_lookup(sub, kinds)
-                          if len(p.name) >= min_len]
+                pool = (self.confident_lookup(sub, kinds) if confident
+                        else self.fuzzy_lookup(sub, kinds))
+                places = [p for p in pool if len(p.name) >= min_len]
                 if places:
                     hits.append(Hit(i, i + length, tuple(places), False, 1))
         return hits
@@ -343,11 +394,19 @@ class Gazetteer:
     @classmethod
     def luohu(cls, roads: Iterable[str] = (), pois: Iterable[str] = (),
               subdistricts: Iterable[AdminName] | None = None,
-              communities: Iterable[AdminName] | None = None) -> Gazetteer:
-        """The admin units of Luohu (default: the real NBS 2023 tables), plus
-        ``roads`` and ``pois`` (canonical names)."""
+              communities: Iterable[AdminName] | None = None,
+              real: bool = True) -> Gazetteer:
+        """The admin units of Luohu (default: the real NBS 2023 tables), with ``real``
+        the real roads and places of :data:`GAZETTEER_CSV` (found exactly, never by a
+        typo), plus ``roads`` and ``pois`` (canonical names, typo-searchable: the
+        registry's)."""
         gaz = cls()
         add_admin(gaz, subdistricts, communities)
+        if real:
+            for entry in luohu_names():
+                kind = "road" if entry.type == "road" else "poi"
+                gaz.add(kind, entry.name)
+                gaz.real.add((kind, entry.name))
         for road in roads:
             if road:
                 gaz.add("road", road, fuzzy=True)
@@ -355,6 +414,34 @@ class Gazetteer:
             if poi:
                 gaz.add("poi", poi, fuzzy=True)
         return gaz
+
+
+@dataclass(frozen=True)
+class GazetteerName:
+    """One row of :data:`GAZETTEER_CSV`: a real name, its type (road, estate, building,
+    landmark, village) and its subdistrict where known."""
+
+    name: str
+    type: str
+    subdistrict: str | None = None
+
+
+@lru_cache(maxsize=1)
+def luohu_names() -> tuple[GazetteerName, ...]:
+    """The rows of the real gazetteer, in file order (the generator relies on the order)."""
+    with open(GAZETTEER_CSV, encoding="utf-8") as fh:
+        lines = [line for line in fh if not line.startswith("#")]
+    out = []
+    for row in csv.DictReader(lines):
+        if row["type"] not in ("road", *POI_TYPES):
+            raise ValueError(f"{GAZETTEER_CSV.name}: unknown type {row['type']!r}")
+        out.append(GazetteerName(row["name"], row["type"], row["subdistrict"] or None))
+    return tuple(out)
+
+
+def luohu_road_names() -> tuple[str, ...]:
+    """Names of the real roads of the gazetteer, in file order."""
+    return tuple(n.name for n in luohu_names() if n.type == "road")
 
 
 @lru_cache(maxsize=1)
