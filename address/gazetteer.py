@@ -108,6 +108,16 @@ def readings(ch: str) -> frozenset[str]:
     return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")[0])
 
 
+@lru_cache(maxsize=8192)
+def common_reading(ch: str) -> str:
+    """The most common toneless pinyin reading of a Han character ("" for anything else)."""
+    if not ("\u4e00" <= ch <= "\u9fff"):
+        return ""
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")[0] if ch else ""
+
+
 def sounds_alike(typed: str, name: str) -> bool:
     """True when ``typed`` is ``name`` with one character replaced by a homophone."""
     if len(typed) != len(name):
@@ -126,6 +136,19 @@ def prefer_homophones(typed: str, places: list[Place], forms: dict[int, list[str
     return alike or places
 
 
+#: Suffixes of estate / building-complex names, longest first.
+POI_SUFFIXES: tuple[str, ...] = tuple(sorted((
+    "花园", "小区", "新村", "家园", "名苑", "大厦", "中心", "广场", "工业区", "工业园", "大楼",
+    "公寓", "山庄", "商场", "市场", "酒店", "宾馆", "医院", "学校", "小学", "中学",
+    "幼儿园", "公园", "大院", "宿舍", "花城", "雅苑", "豪庭", "华庭", "名都", "商城", "商厦",
+    "写字楼", "综合楼", "科技园", "产业园", "苑", "园", "城", "阁", "府", "庭", "居", "轩",
+    "邸", "村", "湾", "坊", "院", "墅", "汇", "馆",
+    # landmarks: 罗湖口岸, 深圳水库, 东门老街, 东门步行街, 深圳火车站, 弘法寺
+    "口岸", "水库", "老街", "步行街", "火车站", "寺",
+), key=len, reverse=True))
+#: Suffixes of road names.
+ROAD_SUFFIXES = ("大道", "路", "街", "巷")
+
 #: Characters that tell sibling names apart (泥岗东路/泥岗西路, 田贝一路/田贝四路, 翠竹北路):
 #: a name that differs from another in one of these is a different place, never a typo.
 DISTINCTIVE_CHARS = frozenset("东西南北中上下前后内外新老旧大小一二三四五六七八九十")
@@ -135,10 +158,12 @@ def confident_typo(typed: str, name: str) -> bool:
     """True when ``typed`` is believed to be ``name`` mistyped (and not another place).
 
     Two kinds of slip are believed: one character replaced by a homophone (the usual
-    slip of a pinyin input method: 湖倍大厦 for 湖贝大厦), and one character typed twice
-    (湖贝贝大厦). Any other one-character difference between two plausible names is
-    no evidence (怡景花园 is not a misspelt 泰景花园, 新园大厦 not 新德大厦), nor is a
-    difference in a direction or ordinal character (泥岗西路 is not 泥岗东路).
+    slip of a pinyin input method: 湖倍大厦 for 湖贝大厦; both characters' common
+    readings agree, a rare reading of one is no evidence: 盛悦 is not a slip of 城悦),
+    and one character typed twice (湖贝贝大厦). Any other one-character difference
+    between two plausible names is no evidence (怡景花园 is not a misspelt 泰景花园,
+    新园大厦 not 新德大厦), nor is a difference in a direction or ordinal character
+    (泥岗西路 is not 泥岗东路).
     """
     if typed == name:
         return False
@@ -149,7 +174,16 @@ def confident_typo(typed: str, name: str) -> bool:
         i = diff[0]
         if typed[i] in DISTINCTIVE_CHARS or name[i] in DISTINCTIVE_CHARS:
             return False
-        return bool(readings(typed[i]) & readings(name[i]))
+        suffix = next((x for x in (*POI_SUFFIXES, *ROAD_SUFFIXES) if name.endswith(x)), "")
+        if i >= len(name) - len(suffix):
+            # a slip in the generic suffix (湖贝大夏: 夏/厦 share the reading xia) leaves
+            # the name's distinctive part whole; another suffix (湖贝大楼) is another place
+            typed_suffix = typed[len(name) - len(suffix):]
+            if typed_suffix in (*POI_SUFFIXES, *ROAD_SUFFIXES):
+                return False
+            return bool(readings(typed[i]) & readings(name[i]))
+        a, b = common_reading(typed[i]), common_reading(name[i])
+        return bool(a) and a == b
     if len(typed) == len(name) + 1:
         return any(typed[i] == typed[i + 1] and typed[:i] + typed[i + 1:] == name
                    for i in range(len(typed) - 1))

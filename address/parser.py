@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from address.gazetteer import CITY, DISTRICT, PROVINCE, Gazetteer, Hit, Place
+from address.gazetteer import (
+    CITY,
+    DISTRICT,
+    POI_SUFFIXES,
+    PROVINCE,
+    ROAD_SUFFIXES,
+    Gazetteer,
+    Hit,
+    Place,
+)
 from address.normalize import SEP, normalize
 
 #: The twelve components, in address order.
@@ -41,19 +50,7 @@ COMPONENTS = ("province", "city", "district", "subdistrict", "community", "road"
 
 _ADMIN = ("province", "city", "district", "subdistrict", "community")
 
-#: Suffixes of estate / building-complex names, longest first.
-POI_SUFFIXES: tuple[str, ...] = tuple(sorted((
-    "花园", "小区", "新村", "家园", "名苑", "大厦", "中心", "广场", "工业区", "工业园", "大楼",
-    "公寓", "山庄", "商场", "市场", "酒店", "宾馆", "医院", "学校", "小学", "中学",
-    "幼儿园", "公园", "大院", "宿舍", "花城", "雅苑", "豪庭", "华庭", "名都", "商城", "商厦",
-    "写字楼", "综合楼", "科技园", "产业园", "苑", "园", "城", "阁", "府", "庭", "居", "轩",
-    "邸", "村", "湾", "坊", "院", "墅", "汇", "馆",
-    # landmarks: 罗湖口岸, 深圳水库, 东门老街, 东门步行街, 深圳火车站, 弘法寺
-    "口岸", "水库", "老街", "步行街", "火车站", "寺",
-), key=len, reverse=True))
 _POI_SUFFIX_SET = frozenset(POI_SUFFIXES)
-#: Suffixes of road names.
-ROAD_SUFFIXES = ("大道", "路", "街", "巷")
 
 _UNKNOWN_ADMIN = re.compile(r"[\u4e00-\u9fff]{1,6}?(?:省|自治区|市|县|区|街道|镇)(?![场])")
 #: Words that end like an estate but are no address (人民政府).
@@ -471,11 +468,9 @@ class AddressParser:
                     comp["room"] = _digits(tok.text)
                 prev = "room"
             elif kind == "phase":
-                # the phase is part of the written name (百仕达花园三期), unless the name
-                # read is a registry estate (whose phases are estates of their own)
-                if prev == "poi" and comp["poi"] and not comp["poi"].endswith("期") and (
-                        "poi" not in places
-                        or places["poi"].uid not in self.gazetteer.fuzzy_forms):
+                # the phase is part of the written name (百仕达花园三期 is not
+                # 百仕达花园): the name read alone is no longer the place named
+                if prev == "poi" and comp["poi"] and not comp["poi"].endswith("期"):
                     places.pop("poi", None)
                     comp["poi"] = comp["poi"] + _phase_cn(int(tok.text[:-1])) + "期"
             elif kind == "num":
