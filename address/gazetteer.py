@@ -273,6 +273,7 @@ class Gazetteer:
             self._index()
         for ch in self.fuzzy_chars:
             readings(ch)
+            common_reading(ch)
 
     @property
     def fuzzy_forms(self) -> dict[int, list[str]]:
