@@ -149,8 +149,8 @@ POI_SUFFIXES: tuple[str, ...] = tuple(sorted((
 #: Suffixes of road names.
 ROAD_SUFFIXES = ("大道", "路", "街", "巷")
 
-#: Characters that tell sibling names apart (泥岗东路/泥岗西路, 田贝一路/田贝四路, 翠竹北路):
-#: a name that differs from another in one of these is a different place, never a typo.
+#: Characters that tell sibling names apart (泥岗东路/泥岗西路, 田贝一路/田贝四路): a name
+#: that has one of these where another has another is a different place, never a typo.
 DISTINCTIVE_CHARS = frozenset("东西南北中上下前后内外新老旧大小一二三四五六七八九十")
 
 
@@ -162,8 +162,8 @@ def confident_typo(typed: str, name: str) -> bool:
     readings agree, a rare reading of one is no evidence: 盛悦 is not a slip of 城悦),
     and one character typed twice (湖贝贝大厦). Any other one-character difference
     between two plausible names is no evidence (怡景花园 is not a misspelt 泰景花园,
-    新园大厦 not 新德大厦), nor is a difference in a direction or ordinal character
-    (泥岗西路 is not 泥岗东路).
+    新园大厦 not 新德大厦), nor is one direction or ordinal character for another
+    (泥岗西路 is not 泥岗东路; 深南冬路 is a slip of 深南东路).
     """
     if typed == name:
         return False
@@ -172,7 +172,7 @@ def confident_typo(typed: str, name: str) -> bool:
         if len(diff) != 1:
             return False
         i = diff[0]
-        if typed[i] in DISTINCTIVE_CHARS or name[i] in DISTINCTIVE_CHARS:
+        if typed[i] in DISTINCTIVE_CHARS and name[i] in DISTINCTIVE_CHARS:
             return False
         suffix = next((x for x in (*POI_SUFFIXES, *ROAD_SUFFIXES) if name.endswith(x)), "")
         if i >= len(name) - len(suffix):

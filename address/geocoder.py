@@ -370,9 +370,10 @@ class Geocoder:
 
 
 def siblings(a: str, b: str) -> bool:
-    """Whether two names of equal length differ in one direction or ordinal character
-    only (泥岗东路/泥岗西路, 田贝一路/田贝四路): two places, never a typo of each other."""
+    """Whether two names of equal length differ only in one direction or ordinal
+    character for another (泥岗东路/泥岗西路, 田贝一路/田贝四路): two places, never a typo
+    of each other."""
     if len(a) != len(b):
         return False
     diff = [i for i in range(len(a)) if a[i] != b[i]]
-    return len(diff) == 1 and (a[diff[0]] in DISTINCTIVE_CHARS or b[diff[0]] in DISTINCTIVE_CHARS)
+    return len(diff) == 1 and a[diff[0]] in DISTINCTIVE_CHARS and b[diff[0]] in DISTINCTIVE_CHARS

@@ -102,6 +102,9 @@ def test_slips_are_still_corrected(parser: AddressParser) -> None:
     p = parser.parse("泰京花园3栋")
     assert p["poi"] == "泰景花园" and p.corrected == {"poi": "泰京花园"}
     assert parser.parse("新德德大厦")["poi"] == "新德大厦"
+    # a homophone for a direction character is a slip too (冬/东), unlike another direction
+    p = parser.parse("泥岗冬路88号")
+    assert p["road"] == "泥岗东路" and p.corrected == {"road": "泥岗冬路"}
     assert confident_typo("湖倍大厦", "湖贝大厦") and confident_typo("湖贝贝大厦", "湖贝大厦")
     assert not confident_typo("怡景花园", "泰景花园")
     assert not confident_typo("泥岗西路", "泥岗东路")
