@@ -691,11 +691,21 @@ def _generic_name_follows(text: str, j: int, strong_starts: set[int]) -> bool:
     while k < n and k - j < 12 and "\u4e00" <= text[k] <= "\u9fff" and (
             k == j or k not in strong_starts):
         k += 1
-    for m in _SUFFIX_RE.finditer(text, j, k):
-        body = text[j:m.start()]
-        g = _GENERIC_RE.match(body)
-        return g is not None and g.end() == len(body)
-    return False
+    m = _SUFFIX_RE.search(text, j, k)
+    if m is None:
+        return False
+    # the name ends with the last of a chain of suffixes (新园大厦: 园 then 大厦), and its
+    # distinctive part is what comes before that last one (新园, not generic)
+    last, end = m.start(), m.end()
+    while True:
+        nxt = next((x for x in POI_SUFFIXES if text.startswith(x, end) and end + len(x) <= k),
+                   None)
+        if nxt is None:
+            break
+        last, end = end, end + len(nxt)
+    body = text[j:last]
+    g = _GENERIC_RE.match(body)
+    return g is not None and g.end() == len(body)
 
 
 def _found(p: ParsedAddress) -> int:

@@ -122,6 +122,8 @@ def test_slips_are_still_corrected(parser: AddressParser) -> None:
     # ...but a unit before a name of its own is still a unit
     ("罗湖绿景花园8栋", {"province": "广东省", "city": "深圳市", "district": "罗湖区",
                     "poi": "绿景花园", "building": "8"}),
+    ("湖贝新园大厦", {"province": "广东省", "city": "深圳市", "district": "罗湖区",
+                  "subdistrict": "东门街道", "community": "湖贝社区", "poi": "新园大厦"}),
     ("东晓街道东晓商务中心", {"province": "广东省", "city": "深圳市", "district": "罗湖区",
                         "subdistrict": "东晓街道", "poi": "东晓商务中心"}),
 ])
