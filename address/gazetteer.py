@@ -1,7 +1,9 @@
 """The gazetteer: every name the parser knows, with its aliases and parents.
 
 Places are the admin units (province, city, district, subdistrict, community),
-the roads and the POIs (estates, building complexes). Each place has one
+the roads and the POIs (estates, building complexes, villages, landmarks): the
+real ones of the NBS tables and of the hand-compiled ``data/luohu_gazetteer.csv``
+(found exactly), and the store registry's (found with a typo too). Each place has one
 canonical name (the full official form, e.g. 东门街道, 湖贝社区) and aliases;
 an alias is *weak* when it is a bare short name that could also begin some
 other word (``东门`` in 东门中路, ``湖贝`` in 湖贝大厦): the parser only accepts

@@ -16,7 +16,11 @@ steps:
    are cut off and trailing free text is ignored.
 
 When the gazetteer knows estates and no estate was found exactly, a second
-pass looks for a name within one typo. Parents implied by a named admin unit
+pass looks for a name the text misspells by a slip (a homophone or a doubled
+character: :func:`address.gazetteer.confident_typo`); any other near name is
+another place, and the text's name is kept (fuzzy matching to the registry is
+the geocoder's, which reports it). An admin short name is never split off the
+front of a longer place name (笋岗物流园). Parents implied by a named admin unit
 are filled in (湖贝社区 → 东门街道 → 罗湖区 → 深圳市 → 广东省).
 
 Open-source address parsers (libpostal, jieba-based taggers) either split Han
