@@ -317,6 +317,27 @@ class ParseEval:
         return self.exact / self.n if self.n else 0.0
 
 
+def evaluate_slices(parse: Callable[[str], ParsedAddress], cases: Iterable[dict[str, Any]],
+                    known: Callable[[str, str], bool] | None = None) -> dict[str, ParseEval]:
+    """Exact-match rate of ``parse`` per ``slice`` of labelled cases (``unknown``: real
+    places outside the registry, ``registry``: registry addresses).
+
+    With ``known(kind, name)`` (e.g. :meth:`address.gazetteer.Gazetteer.is_real`), the
+    ``unknown`` cases whose estate and road are both unknown to it are also scored
+    alone as ``unknown, outside the gazetteer``: that slice measures the parser's
+    rules, not the gazetteer's coverage.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for case in cases:
+        sl = str(case.get("slice", "all"))
+        groups.setdefault(sl, []).append(case)
+        exp = case["expected"]
+        if sl == "unknown" and known is not None and not any(
+                exp.get(k) and known(k, exp[k]) for k in ("poi", "road")):
+            groups.setdefault("unknown, outside the gazetteer", []).append(case)
+    return {sl: evaluate_parser(parse, group) for sl, group in groups.items()}
+
+
 def evaluate_parser(parse: Callable[[str], ParsedAddress],
                     cases: Iterable[dict[str, Any]]) -> ParseEval:
     """Exact-match rate of ``parse`` on labelled cases (all twelve components)."""

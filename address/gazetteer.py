@@ -1,7 +1,9 @@
 """The gazetteer: every name the parser knows, with its aliases and parents.
 
 Places are the admin units (province, city, district, subdistrict, community),
-the roads and the POIs (estates, building complexes). Each place has one
+the roads and the POIs (estates, building complexes, villages, landmarks): the
+real ones of the NBS tables and of the hand-compiled ``data/luohu_gazetteer.csv``
+(found exactly), and the store registry's (found with a typo too). Each place has one
 canonical name (the full official form, e.g. 东门街道, 湖贝社区) and aliases;
 an alias is *weak* when it is a bare short name that could also begin some
 other word (``东门`` in 东门中路, ``湖贝`` in 湖贝大厦): the parser only accepts
@@ -26,6 +28,10 @@ from address.normalize import digit_variant, normalize_name
 
 #: Folder of the real admin division tables.
 REAL_DIR = Path(__file__).resolve().parent.parent / "data" / "real" / "admin_divisions"
+#: The hand-compiled gazetteer of Luohu's real roads, estates, buildings and landmarks.
+GAZETTEER_CSV = Path(__file__).resolve().parent / "data" / "luohu_gazetteer.csv"
+#: Types of :data:`GAZETTEER_CSV` rows that are places people live or work at (``poi``).
+POI_TYPES = ("estate", "building", "landmark", "village")
 
 #: Kinds of places, from the largest to the smallest.
 ADMIN_KINDS = ("province", "city", "district", "subdistrict", "community")
@@ -104,6 +110,16 @@ def readings(ch: str) -> frozenset[str]:
     return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")[0])
 
 
+@lru_cache(maxsize=8192)
+def common_reading(ch: str) -> str:
+    """The most common toneless pinyin reading of a Han character ("" for anything else)."""
+    if not ("\u4e00" <= ch <= "\u9fff"):
+        return ""
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")[0] if ch else ""
+
+
 def sounds_alike(typed: str, name: str) -> bool:
     """True when ``typed`` is ``name`` with one character replaced by a homophone."""
     if len(typed) != len(name):
@@ -120,6 +136,60 @@ def prefer_homophones(typed: str, places: list[Place], forms: dict[int, list[str
         return places
     alike = [p for p in places if any(sounds_alike(typed, f) for f in forms.get(p.uid, ()))]
     return alike or places
+
+
+#: Suffixes of estate / building-complex names, longest first.
+POI_SUFFIXES: tuple[str, ...] = tuple(sorted((
+    "花园", "小区", "新村", "家园", "名苑", "大厦", "中心", "广场", "工业区", "工业园", "大楼",
+    "公寓", "山庄", "商场", "市场", "酒店", "宾馆", "医院", "学校", "小学", "中学",
+    "幼儿园", "公园", "大院", "宿舍", "花城", "雅苑", "豪庭", "华庭", "名都", "商城", "商厦",
+    "写字楼", "综合楼", "科技园", "产业园", "苑", "园", "城", "阁", "府", "庭", "居", "轩",
+    "邸", "村", "湾", "坊", "院", "墅", "汇", "馆",
+    # landmarks: 罗湖口岸, 深圳水库, 东门老街, 东门步行街, 深圳火车站, 弘法寺
+    "口岸", "水库", "老街", "步行街", "火车站", "寺",
+), key=len, reverse=True))
+#: Suffixes of road names.
+ROAD_SUFFIXES = ("大道", "路", "街", "巷")
+
+#: Characters that tell sibling names apart (泥岗东路/泥岗西路, 田贝一路/田贝四路): a name
+#: that has one of these where another has another is a different place, never a typo.
+DISTINCTIVE_CHARS = frozenset("东西南北中上下前后内外新老旧大小一二三四五六七八九十")
+
+
+def confident_typo(typed: str, name: str) -> bool:
+    """True when ``typed`` is believed to be ``name`` mistyped (and not another place).
+
+    Two kinds of slip are believed: one character replaced by a homophone (the usual
+    slip of a pinyin input method: 湖倍大厦 for 湖贝大厦; both characters' common
+    readings agree, a rare reading of one is no evidence: 盛悦 is not a slip of 城悦),
+    and one character typed twice (湖贝贝大厦). Any other one-character difference
+    between two plausible names is no evidence (怡景花园 is not a misspelt 泰景花园,
+    新园大厦 not 新德大厦), nor is one direction or ordinal character for another
+    (泥岗西路 is not 泥岗东路; 深南冬路 is a slip of 深南东路).
+    """
+    if typed == name:
+        return False
+    if len(typed) == len(name):
+        diff = [i for i in range(len(name)) if typed[i] != name[i]]
+        if len(diff) != 1:
+            return False
+        i = diff[0]
+        if typed[i] in DISTINCTIVE_CHARS and name[i] in DISTINCTIVE_CHARS:
+            return False
+        suffix = next((x for x in (*POI_SUFFIXES, *ROAD_SUFFIXES) if name.endswith(x)), "")
+        if i >= len(name) - len(suffix):
+            # a slip in the generic suffix (湖贝大夏: 夏/厦 share the reading xia) leaves
+            # the name's distinctive part whole; another suffix (湖贝大楼) is another place
+            typed_suffix = typed[len(name) - len(suffix):]
+            if typed_suffix in (*POI_SUFFIXES, *ROAD_SUFFIXES):
+                return False
+            return bool(readings(typed[i]) & readings(name[i]))
+        a, b = common_reading(typed[i]), common_reading(name[i])
+        return bool(a) and a == b
+    if len(typed) == len(name) + 1:
+        return any(typed[i] == typed[i + 1] and typed[:i] + typed[i + 1:] == name
+                   for i in range(len(typed) - 1))
+    return False
 
 
 def within_one_edit(a: str, b: str) -> bool:
@@ -156,6 +226,8 @@ class Gazetteer:
         self._fuzzy_chars: frozenset[str] | None = None
         self._fuzzy_lengths: frozenset[int] | None = None
         self._dirty = True
+        #: (kind, name) of the places of the real gazetteer (:data:`GAZETTEER_CSV`)
+        self.real: set[tuple[str, str]] = set()
 
     # -- building -----------------------------------------------------------
 
@@ -203,6 +275,7 @@ class Gazetteer:
             self._index()
         for ch in self.fuzzy_chars:
             readings(ch)
+            common_reading(ch)
 
     @property
     def fuzzy_forms(self) -> dict[int, list[str]]:
@@ -299,12 +372,26 @@ class Gazetteer:
                 out.append(place)
         return prefer_homophones(query, out, self._fuzzy_norm) if homophones else out
 
+    def confident_lookup(self, query: str, kinds: tuple[str, ...] = ("poi", "road")
+                         ) -> list[Place]:
+        """Places of ``kinds`` that ``query`` is a :func:`confident_typo` of; none when
+        ``query`` is itself a name of the real gazetteer (a different, real place)."""
+        if any((k, p.name) in self.real for p in self.lookup(query) for k in kinds):
+            return []
+        return [p for p in self.fuzzy_lookup(query, kinds, homophones=False)
+                if any(confident_typo(query, f) for f in self._fuzzy_norm.get(p.uid, ()))]
+
+    def is_real(self, kind: str, name: str) -> bool:
+        """Whether ``name`` is a place of ``kind`` in the real gazetteer."""
+        return (kind, name) in self.real
+
     def fuzzy_scan(self, text: str, kinds: tuple[str, ...] = ("poi", "road"),
-                   min_len: int = 4) -> list[Hit]:
+                   min_len: int = 4, confident: bool = False) -> list[Hit]:
         """Substrings of ``text`` within one edit of a fuzzy-indexed name of ``kinds``.
 
         Only names of at least ``min_len`` characters are looked for, so that a
-        typo is told apart from a different short name.
+        typo is told apart from a different short name. With ``confident`` only
+        :func:`confident_typo` slips are found.
         """
         if not self._fuzzy or len(text) < min_len - 1:
             return []
@@ -329,8 +416,9 @@ class Gazetteer:
                 if length < min_len - 1 or length not in lengths:
                     continue
                 sub = text[i:i + length]
-                places = [p for p in self.fuzzy_lookup(sub, kinds)
-                          if len(p.name) >= min_len]
+                pool = (self.confident_lookup(sub, kinds) if confident
+                        else self.fuzzy_lookup(sub, kinds))
+                places = [p for p in pool if len(p.name) >= min_len]
                 if places:
                     hits.append(Hit(i, i + length, tuple(places), False, 1))
         return hits
@@ -343,11 +431,19 @@ class Gazetteer:
     @classmethod
     def luohu(cls, roads: Iterable[str] = (), pois: Iterable[str] = (),
               subdistricts: Iterable[AdminName] | None = None,
-              communities: Iterable[AdminName] | None = None) -> Gazetteer:
-        """The admin units of Luohu (default: the real NBS 2023 tables), plus
-        ``roads`` and ``pois`` (canonical names)."""
+              communities: Iterable[AdminName] | None = None,
+              real: bool = True) -> Gazetteer:
+        """The admin units of Luohu (default: the real NBS 2023 tables), with ``real``
+        the real roads and places of :data:`GAZETTEER_CSV` (found exactly, never by a
+        typo), plus ``roads`` and ``pois`` (canonical names, typo-searchable: the
+        registry's)."""
         gaz = cls()
         add_admin(gaz, subdistricts, communities)
+        if real:
+            for entry in luohu_names():
+                kind = "road" if entry.type == "road" else "poi"
+                gaz.add(kind, entry.name)
+                gaz.real.add((kind, entry.name))
         for road in roads:
             if road:
                 gaz.add("road", road, fuzzy=True)
@@ -355,6 +451,34 @@ class Gazetteer:
             if poi:
                 gaz.add("poi", poi, fuzzy=True)
         return gaz
+
+
+@dataclass(frozen=True)
+class GazetteerName:
+    """One row of :data:`GAZETTEER_CSV`: a real name, its type (road, estate, building,
+    landmark, village) and its subdistrict where known."""
+
+    name: str
+    type: str
+    subdistrict: str | None = None
+
+
+@lru_cache(maxsize=1)
+def luohu_names() -> tuple[GazetteerName, ...]:
+    """The rows of the real gazetteer, in file order (the generator relies on the order)."""
+    with open(GAZETTEER_CSV, encoding="utf-8") as fh:
+        lines = [line for line in fh if not line.startswith("#")]
+    out = []
+    for row in csv.DictReader(lines):
+        if row["type"] not in ("road", *POI_TYPES):
+            raise ValueError(f"{GAZETTEER_CSV.name}: unknown type {row['type']!r}")
+        out.append(GazetteerName(row["name"], row["type"], row["subdistrict"] or None))
+    return tuple(out)
+
+
+def luohu_road_names() -> tuple[str, ...]:
+    """Names of the real roads of the gazetteer, in file order."""
+    return tuple(n.name for n in luohu_names() if n.type == "road")
 
 
 @lru_cache(maxsize=1)

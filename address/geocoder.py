@@ -14,6 +14,13 @@ from a typo counts 0.9. So an exact address scores 1, a wrong community with
 the right road and number still finds the building with a lower score, and
 among equal scores the candidate that adds the least the text did not say
 comes first (a door plate before the building behind it).
+
+Fuzzy matching to the registry happens here, not in the parser (which says
+what the text says): an estate name one edit away from the one written is a
+candidate, and the candidate says so — ``matched_name`` is the registry name it
+was matched to, its score is lower (0.85-0.9 of the estate's weight), and where
+no exact door plate of the text supports it, its ``level`` is ``poi``, not the
+building or room the approximate name led to.
 """
 
 from __future__ import annotations
@@ -23,7 +30,13 @@ from typing import Any
 
 import shapely
 
-from address.gazetteer import Gazetteer, prefer_homophones, sounds_alike, within_one_edit
+from address.gazetteer import (
+    DISTINCTIVE_CHARS,
+    Gazetteer,
+    prefer_homophones,
+    sounds_alike,
+    within_one_edit,
+)
 from address.normalize import normalize_name
 from address.parser import AddressParser, ParsedAddress
 from address.registry import AddressRegistry, Entry
@@ -55,11 +68,16 @@ class Candidate:
     subdistrict_code: str | None = None
     community_code: str | None = None
     block: int | None = None
+    #: The registry's name of the estate or road matched when it is not the one the
+    #: text wrote (a typo corrected, or a fuzzy match); None for an exact match.
+    matched_name: str | None = None
 
     def as_feature(self, **extra: Any) -> dict[str, Any]:
-        """A GeoJSON Feature (WGS84 point) with ``address_id, address, score, level``."""
+        """A GeoJSON Feature (WGS84 point) with ``address_id, address, score, level,
+        matched_name``."""
         props: dict[str, Any] = {"address_id": self.address_id, "address": self.address,
-                                 "score": self.score, "level": self.level}
+                                 "score": self.score, "level": self.level,
+                                 "matched_name": self.matched_name}
         props.update(extra)
         return {"type": "Feature", "id": self.address_id,
                 "geometry": {"type": "Point", "coordinates": [round(self.lon, 7),
@@ -86,7 +104,8 @@ class Geocoder:
         reg = self.registry
         changed: dict[str, str | None] = {}
         corrected = dict(p.corrected)
-        if road and hn and poi:
+        gaz = self.gazetteer
+        if road and hn and poi and not gaz.is_real("poi", p.corrected.get("poi", poi)):
             idx = self._plate(road, hn)
             estates = {reg.buildings[i].poi for i in idx} - {None}
             if estates and poi not in estates:
@@ -98,10 +117,12 @@ class Geocoder:
                 if len(cands) == 1:
                     changed["poi"] = cands.pop()
                     corrected["poi"] = typed
-        if road and hn and road not in reg.roads:
-            # A typo in the road name: the road one edit away that has this door plate.
+        if road and hn and road not in reg.roads and not gaz.is_real("road", road):
+            # A typo in the road name: the road one edit away that has this door plate
+            # (never a sibling: 泥岗西路 is not 泥岗东路).
             key = normalize_name(p.corrected.get("road", road))
-            pool = self.gazetteer.fuzzy_lookup(key, ("road",), homophones=False)
+            pool = [pl for pl in self.gazetteer.fuzzy_lookup(key, ("road",), homophones=False)
+                    if not siblings(key, normalize_name(pl.name))]
             with_plate = [pl for pl in pool if self._plate(pl.name, hn)]
             near = [pl.name for pl in prefer_homophones(key, with_plate,
                                                         self.gazetteer.fuzzy_forms)]
@@ -109,10 +130,11 @@ class Geocoder:
                 changed["road"] = near[0]
                 corrected["road"] = road
         if poi and road and road not in reg.roads and "road" not in changed and (
-                poi in reg.by_estate):
+                poi in reg.by_estate) and not gaz.is_real("road", road):
             roads = {reg.buildings[i].road for i in reg.by_estate[poi]} - {None}
             key = normalize_name(road)
-            near = [r for r in roads if r and within_one_edit(key, normalize_name(r))]
+            near = [r for r in roads if r and within_one_edit(key, normalize_name(r))
+                    and not siblings(key, normalize_name(r))]
             if len(near) == 1:
                 changed["road"] = near[0]
                 corrected["road"] = road
@@ -230,9 +252,10 @@ class Geocoder:
                 1 for f in _ENTRY_FIELDS if getattr(entry, f) is not None and f not in given)
             if level == "house" and entry.level == "room":
                 extra += 1
+            matched, level = self._matched(entry, p, level, poi_credit)
             cand = Candidate(entry.address_id, entry.address, level, entry.lon, entry.lat,
                              round(s, 4), entry.subdistrict_code, entry.community_code,
-                             entry.block)
+                             entry.block, matched)
             scored.append((-s, extra, _LEVEL_RANK[level], 0 if entry.current else 1,
                            entry.address_id, cand))
         if p.cross_road and road and road in reg.roads:
@@ -243,6 +266,26 @@ class Geocoder:
                           if t[5].address_id == road_id else t for t in scored]
         scored.sort(key=lambda t: t[:5])
         return [t[5] for t in scored[:max(1, limit)]]
+
+    @staticmethod
+    def _matched(e: Entry, p: ParsedAddress, level: str, poi_credit: dict[str, float]
+                 ) -> tuple[str | None, str]:
+        """The registry name ``e`` was matched to where the text wrote another one, and
+        the level: a building or room found through an estate name the text does not
+        write is a ``poi``-level match unless the text's door plate is the entry's."""
+        c = p.components
+        if e.poi is not None and c["poi"] and e.poi in poi_credit:
+            if e.poi != c["poi"]:
+                plate = (e.road == c["road"] and "road" not in p.corrected
+                         and c["house_number"] is not None
+                         and e.house_number == c["house_number"].split("-")[0])
+                finer = _LEVEL_RANK[level] < _LEVEL_RANK["poi"]
+                return e.poi, level if plate or not finer else "poi"
+            if "poi" in p.corrected:
+                return e.poi, level
+        if e.road is not None and "road" in p.corrected and e.road == c["road"]:
+            return e.road, level
+        return None, level
 
     def _poi_credit(self, p: ParsedAddress) -> dict[str, float]:
         """Estates the text may mean, with the share of the estate weight each earns:
@@ -324,3 +367,13 @@ class Geocoder:
             return None
         pt = shapely.point_on_surface(inter)
         return float(pt.x), float(pt.y)
+
+
+def siblings(a: str, b: str) -> bool:
+    """Whether two names of equal length differ only in one direction or ordinal
+    character for another (泥岗东路/泥岗西路, 田贝一路/田贝四路): two places, never a typo
+    of each other."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 1 and a[diff[0]] in DISTINCTIVE_CHARS and b[diff[0]] in DISTINCTIVE_CHARS

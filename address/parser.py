@@ -16,7 +16,11 @@ steps:
    are cut off and trailing free text is ignored.
 
 When the gazetteer knows estates and no estate was found exactly, a second
-pass looks for a name within one typo. Parents implied by a named admin unit
+pass looks for a name the text misspells by a slip (a homophone or a doubled
+character: :func:`address.gazetteer.confident_typo`); any other near name is
+another place, and the text's name is kept (fuzzy matching to the registry is
+the geocoder's, which reports it). An admin short name is never split off the
+front of a longer place name (笋岗物流园). Parents implied by a named admin unit
 are filled in (湖贝社区 → 东门街道 → 罗湖区 → 深圳市 → 广东省).
 
 Open-source address parsers (libpostal, jieba-based taggers) either split Han
@@ -32,7 +36,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from address.gazetteer import CITY, DISTRICT, PROVINCE, Gazetteer, Hit, Place
+from address.gazetteer import (
+    CITY,
+    DISTRICT,
+    POI_SUFFIXES,
+    PROVINCE,
+    ROAD_SUFFIXES,
+    Gazetteer,
+    Hit,
+    Place,
+)
 from address.normalize import SEP, normalize
 
 #: The twelve components, in address order.
@@ -41,17 +54,7 @@ COMPONENTS = ("province", "city", "district", "subdistrict", "community", "road"
 
 _ADMIN = ("province", "city", "district", "subdistrict", "community")
 
-#: Suffixes of estate / building-complex names, longest first.
-POI_SUFFIXES: tuple[str, ...] = tuple(sorted((
-    "花园", "小区", "新村", "家园", "名苑", "大厦", "中心", "广场", "工业区", "工业园", "大楼",
-    "公寓", "山庄", "商场", "市场", "酒店", "宾馆", "医院", "学校", "小学", "中学",
-    "幼儿园", "公园", "大院", "宿舍", "花城", "雅苑", "豪庭", "华庭", "名都", "商城", "商厦",
-    "写字楼", "综合楼", "科技园", "产业园", "苑", "园", "城", "阁", "府", "庭", "居", "轩",
-    "邸", "村", "湾", "坊", "院", "墅", "汇", "馆",
-), key=len, reverse=True))
 _POI_SUFFIX_SET = frozenset(POI_SUFFIXES)
-#: Suffixes of road names.
-ROAD_SUFFIXES = ("大道", "路", "街", "巷")
 
 _UNKNOWN_ADMIN = re.compile(r"[\u4e00-\u9fff]{1,6}?(?:省|自治区|市|县|区|街道|镇)(?![场])")
 #: Words that end like an estate but are no address (人民政府).
@@ -69,6 +72,19 @@ LEAD_WORDS: tuple[str, ...] = (
     "周边", "一带", "发现", "上报", "称", "在", "于", "到", "的", "从", "往", "去", "至")
 _LEAD_IN = re.compile("|".join(sorted(LEAD_WORDS, key=len, reverse=True)))
 _LEAD_AT = re.compile("(?:" + "|".join(sorted(LEAD_WORDS, key=len, reverse=True)) + ")+")
+#: Generic words of place names (the 通名 part: what kind of place, not which one). An
+#: admin short name followed only by these and a suffix is the distinctive part of one
+#: name (笋岗物流园, 东晓商务中心, 罗湖体育馆), not a unit before another name (罗湖绿景花园).
+GENERIC_WORDS: tuple[str, ...] = tuple(sorted((
+    "物流", "商务", "商业", "商贸", "贸易", "交易", "珠宝", "黄金", "植物", "体育", "文体",
+    "科技", "工业", "产业", "创意", "文化", "国际", "金融", "购物", "服务", "电子", "汽车",
+    "家具", "批发", "综合", "市民", "人民", "行政", "政务", "党群", "邻里", "医疗", "健康",
+    "教育", "培训", "休闲", "旅游", "会展", "展览", "创新", "创业", "总部", "美食", "农贸",
+    "口岸", "海关", "火车", "汽车站", "客运", "公交", "地铁", "书", "渡", "旧", "老", "新",
+    "大", "小", "东", "西", "南", "北", "中", "一", "二", "三", "四", "五", "六",
+), key=len, reverse=True))
+_GENERIC_RE = re.compile("(?:" + "|".join(GENERIC_WORDS) + ")*")
+
 #: Characters that never occur inside a road or estate name.
 _STOP_CHARS = frozenset("的了是被把很没请要这那些我你他她它说称映诉吗呢吧啊嘛")
 
@@ -250,6 +266,11 @@ class AddressParser:
             if (rest.startswith(ROAD_SUFFIXES) or rest.startswith(POI_SUFFIXES)) and (
                     j not in soft()):
                 return False
+            # An admin short name is never split off the front of a longer name: it
+            # begins one when only generic words and a suffix follow it (笋岗物流园,
+            # 翠竹商业中心, 翠竹北路, 罗湖口岸), not a name of its own (罗湖绿景花园).
+            if _generic_name_follows(text, j, strong_starts) and j not in soft():
+                return False
         alias = text[h.start:h.end]
         if (alias in _POI_SUFFIX_SET or alias.endswith(POI_SUFFIXES)) and (
                 h.start not in ends and not text.endswith(LEAD_WORDS, 0, h.start)):
@@ -344,7 +365,7 @@ class AddressParser:
         for i, j in self._free_runs(norm, hits):
             region = norm[i:j]
             for h in self.gazetteer.fuzzy_scan(region, ("poi", "road", "community"),
-                                               min_len=3):
+                                               min_len=3, confident=True):
                 sub = region[h.start:h.end]
                 start = i + h.start
                 # a misspelt name starts a word: not 商贸大厦 inside 太平洋商贸大厦;
@@ -451,7 +472,10 @@ class AddressParser:
                     comp["room"] = _digits(tok.text)
                 prev = "room"
             elif kind == "phase":
-                if prev == "poi" and comp["poi"] and "poi" not in places:
+                # the phase is part of the written name (百仕达花园三期 is not
+                # 百仕达花园): the name read alone is no longer the place named
+                if prev == "poi" and comp["poi"] and not comp["poi"].endswith("期"):
+                    places.pop("poi", None)
                     comp["poi"] = comp["poi"] + _phase_cn(int(tok.text[:-1])) + "期"
             elif kind == "num":
                 prev = self._number(tok.text, prev, comp) or prev
@@ -465,7 +489,8 @@ class AddressParser:
                     continue
                 key = normalize(typed).replace(SEP, "")
                 exact = [p for p in self.gazetteer.lookup(key) if p.kind == slot]
-                found = exact or self.gazetteer.fuzzy_lookup(key, (slot,))
+                # only a slip is corrected (confident_typo); another name stays as typed
+                found = exact or self.gazetteer.confident_lookup(key, (slot,))
                 if len(found) == 1:
                     if not exact:
                         corrected[slot] = typed
@@ -662,6 +687,31 @@ class AddressParser:
         return tuple(inferred)
 
 
+def _generic_name_follows(text: str, j: int, strong_starts: set[int]) -> bool:
+    """Whether ``text[j:]`` starts with generic words and a place suffix (物流园, 商务中心,
+    北路, 口岸) before any known name, number or separator."""
+    k = j
+    n = len(text)
+    while k < n and k - j < 12 and "\u4e00" <= text[k] <= "\u9fff" and (
+            k == j or k not in strong_starts):
+        k += 1
+    m = _SUFFIX_RE.search(text, j, k)
+    if m is None:
+        return False
+    # the name ends with the last of a chain of suffixes (新园大厦: 园 then 大厦), and its
+    # distinctive part is what comes before that last one (新园, not generic)
+    last, end = m.start(), m.end()
+    while True:
+        nxt = next((x for x in POI_SUFFIXES if text.startswith(x, end) and end + len(x) <= k),
+                   None)
+        if nxt is None:
+            break
+        last, end = end, end + len(nxt)
+    body = text[j:last]
+    g = _GENERIC_RE.match(body)
+    return g is not None and g.end() == len(body)
+
+
 def _found(p: ParsedAddress) -> int:
     """How many of road and estate the gazetteer recognised (or narrowed down)."""
     return sum(1 for k in ("road", "poi") if k in p.places or k in p.candidates)
@@ -694,20 +744,13 @@ def _rank(kind: str) -> int:
 
 @lru_cache(maxsize=1)
 def default_parser() -> AddressParser:
-    """A parser over the real admin units of Luohu and, when the demo generator's
-    name list is importable, the real road names of Luohu."""
-    roads: tuple[str, ...] = ()
-    try:
-        from data.synth.names import ROAD_NAMES
-
-        roads = tuple(ROAD_NAMES)
-    except ImportError:  # the generator is optional at run time
-        roads = ()
-    return AddressParser(Gazetteer.luohu(roads=roads))
+    """A parser over the real admin units of Luohu and the real roads, estates and
+    landmarks of the address package's gazetteer (:data:`address.gazetteer.GAZETTEER_CSV`)."""
+    return AddressParser(Gazetteer.luohu())
 
 
 def parse(text: str) -> ParsedAddress:
-    """Parse ``text`` with the default gazetteer (real admin units and road names).
+    """Parse ``text`` with the default gazetteer (real admin units, roads and places).
 
     :class:`address.service.AddressService.parse` knows the estates of the
     store as well and corrects typos in their names.

@@ -195,6 +195,7 @@ def _batch_json(svc: AddressService, items: Any) -> JSONResponse:
             features.append({"type": "Feature", "geometry": None,
                              "properties": {"index": i, "input": text, "address_id": None,
                                             "address": None, "score": None, "level": None,
+                                            "matched_name": None,
                                             "status": "unresolved"}})
         else:
             resolved += 1

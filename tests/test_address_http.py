@@ -118,6 +118,8 @@ def test_batch_json_in_order(client: TestClient) -> None:
     assert [p["level"] for p in props] == ["road", None, "room", "building"]
     assert fc["features"][1]["geometry"] is None and props[1]["status"] == "unresolved"
     assert (fc["resolved"], fc["unresolved"]) == (3, 1)
+    # resolved and unresolved features carry the same properties (matched_name included)
+    assert len({frozenset(p) for p in props}) == 1 and "matched_name" in props[0]
 
 
 @pytest.mark.parametrize("body", [[], ["ok", 3], {"q": "x"}, ["", "湖贝"], ["湖" * 501]])

@@ -405,3 +405,40 @@ def test_perturb_is_seeded(svc: AddressService) -> None:
     a = perturb(parts_of(e, svc.registry), random.Random(5))
     b = perturb(parts_of(e, svc.registry), random.Random(5))
     assert a == b
+
+
+# -- fuzzy matching belongs to the geocoder, which says so (issue 10, point 5) ---------
+
+
+def test_geocoder_reports_a_fuzzy_estate_match(svc: AddressService) -> None:
+    # 华美花园 is another plausible name, not a slip of 华丽花园: the parser keeps it...
+    parsed = svc.parse("华美花园1栋")
+    assert parsed["poi"] == "华美花园" and not parsed.corrected
+    # ...and the geocoder finds 华丽花园 1栋, saying which name it matched, with a lower
+    # score and at poi level (the text does not name that building exactly)
+    fuzzy = svc.geocode("华美花园1栋", 1)[0]
+    exact = svc.geocode("华丽花园1栋", 1)[0]
+    assert fuzzy.address_id == exact.address_id == "A0005"
+    assert (exact.matched_name, exact.level, exact.score) == (None, "building", 1.0)
+    assert fuzzy.matched_name == "华丽花园"
+    assert fuzzy.score < exact.score and fuzzy.level == "poi"
+    assert fuzzy.as_feature()["properties"]["matched_name"] == "华丽花园"
+    assert exact.as_feature()["properties"]["matched_name"] is None
+
+
+def test_geocoder_reports_a_corrected_slip(svc: AddressService) -> None:
+    # a homophone slip (力/丽) is corrected by the parser and reported by the candidate
+    cand = svc.geocode("华力花园1栋", 1)[0]
+    assert cand.address_id == "A0005" and cand.matched_name == "华丽花园"
+    assert cand.level == "building" and cand.score < 1.0
+    # a door plate of the text supports the building: the level stays
+    cand = svc.geocode("红岭中路1号华美花园", 1)[0]
+    assert cand.address_id == "A0005" and cand.matched_name == "华丽花园"
+    assert cand.level != "poi"
+
+
+def test_sibling_road_is_not_a_typo(svc: AddressService) -> None:
+    # 东门北路 is another road: its door plate 2001 is not 东门中路2001号
+    parsed = svc.parse("东门北路2001号")
+    assert parsed["road"] == "东门北路" and not parsed.corrected
+    assert all(c.address_id != "A0001" for c in svc.geocode("东门北路2001号"))

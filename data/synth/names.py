@@ -1,9 +1,10 @@
 """Name material for the synthetic geography: real Luohu road names, estate syllables.
 
-The road names are real street names of Luohu district (罗湖区), used as labels
-for synthetic road lines; the synthetic lines do not follow the real streets
-except roughly, through the anchors below. Estate names are synthetic: two
-syllables and a suffix that says what kind of estate it is.
+The road names are real street names of Luohu district (罗湖区), taken from the
+address package's gazetteer of real names, and used as labels for synthetic road
+lines; the synthetic lines do not follow the real streets except roughly, through
+the anchors below. Estate names are synthetic: two syllables and a suffix that
+says what kind of estate it is.
 
 Everything here is a tuple (ordered): the generator must never depend on the
 iteration order of a set or on string hashing.
@@ -15,22 +16,7 @@ from typing import Final
 
 import numpy as np
 
-#: Real road names of Luohu district. Each name labels at most one synthetic
-#: logical road line.
-ROAD_NAMES: Final[tuple[str, ...]] = (
-    "深南东路", "人民南路", "人民北路", "宝安南路", "宝安北路", "红岭南路", "红岭中路",
-    "红岭北路", "文锦南路", "文锦中路", "文锦北路", "沿河南路", "沿河北路", "东门南路",
-    "东门中路", "东门北路", "春风路", "嘉宾路", "建设路", "解放路", "和平路", "笋岗东路",
-    "笋岗路", "泥岗东路", "罗沙路", "布心路", "爱国路", "太宁路", "翠竹路", "田贝一路",
-    "田贝二路", "田贝三路", "田贝四路", "水贝一路", "水贝二路", "贝丽北路", "贝丽南路",
-    "洪湖路", "宝岗路", "梅园路", "北斗路", "清水河一路", "清水河二路", "清水河三路",
-    "金稻田路", "黄贝路", "新秀路", "罗芳路", "桂园路", "松园路", "湖贝路", "立新路",
-    "晒布路", "怡景路", "望桐路", "国威路", "畔山路", "聚宝路", "鹏兴路", "仙湖路",
-    "仙桐路", "延芳路", "太白路", "东昌路", "船步街", "红桂路", "华丽路", "布吉路",
-    "东晓路", "太安路", "银湖路", "莲塘路", "友谊路", "南湖路", "新园路", "凤凰路",
-    "乐园路", "迎春路", "红宝路", "中兴路", "梨园路", "沙湾路", "金塘街",
-)
-
+from address.gazetteer import luohu_road_names
 
 #: Anchors that put the names roughly where the real street is:
 #: (name, lon, lat, orientation, lowest class). The orientation is "NS" for a
@@ -125,6 +111,13 @@ ROAD_ANCHORS: Final[tuple[tuple[str, float, float, str, str], ...]] = (
     ("仙桐路", 114.1900, 22.5700, "", "branch"),
     ("沙湾路", 114.1450, 22.5950, "", "branch"),
 )
+
+#: Real road names of Luohu district, drawn from the address package's gazetteer
+#: (``address/data/luohu_gazetteer.csv``, in its order): those that have an anchor
+#: above. Each name labels at most one synthetic logical road line. The arrow runs
+#: this way only: the address service never reads names from the generator.
+_ANCHORED: Final[frozenset[str]] = frozenset(a[0] for a in ROAD_ANCHORS)
+ROAD_NAMES: Final[tuple[str, ...]] = tuple(n for n in luohu_road_names() if n in _ANCHORED)
 
 #: Sections of one real street, south to north: the later sections are cut
 #: from the line that took the previous one (so 人民南路 continues as 人民北路).

@@ -7,7 +7,9 @@ ground-truth components (real Luohu admin names, road names and estate names of
 written the way people type: levels dropped or abbreviated, full-width
 characters, Chinese numerals, spaces, punctuation, parentheses, lower-case
 letters, swapped order, hotline words, one-character estate typos. The labels
-are the canonical components, written here independently of the parser.
+are the canonical components, written here independently of the parser; a typo
+that is not a homophone of the name's character is labelled as typed (another
+plausible name, not a slip: issue 10 point 5).
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ def cn_number(n: int) -> str:
         return CN[n]
     tens, ones = divmod(n, 10)
     return ("" if tens == 1 else CN[tens]) + "十" + (CN[ones] if ones else "")
+
+
+def homophones(a: str, b: str) -> bool:
+    """Whether two Han characters share a (toneless) pinyin reading."""
+    from pypinyin import Style, pinyin
+
+    ra = set(pinyin(a, style=Style.NORMAL, heteronym=True)[0])
+    rb = set(pinyin(b, style=Style.NORMAL, heteronym=True)[0])
+    return bool(ra & rb)
 
 
 def one_edit(a: str, b: str) -> bool:
@@ -145,6 +156,11 @@ def main() -> None:
                     estate[j + 1:]
                 if sum(one_edit(typo, e) for e in estates) == 1:
                     e_text = typo
+                    # A homophone is an input-method slip of the estate's name; any
+                    # other character makes another plausible name, which the text
+                    # says (issue 10, point 5): the label is then what was typed.
+                    if not homophones(typo[j], estate[j]):
+                        exp["poi"] = typo
             if messy and rng.random() < 0.08:
                 e_text = f"({e_text})" if rng.random() < 0.5 else f"（{e_text}）"
             b_text = ""
