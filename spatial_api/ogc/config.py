@@ -102,6 +102,8 @@ def processes() -> dict[str, Any]:
                            "processor": {"name": f"{mod}.BlockPortraitProcessor"}},
         "renewal-impact": {"type": "process",
                            "processor": {"name": f"{mod}.RenewalImpactProcessor"}},
+        "space-match": {"type": "process",
+                        "processor": {"name": f"{mod}.SpaceMatchProcessor"}},
     }
 
 

@@ -163,3 +163,74 @@ class RenewalImpactProcessor(BaseProcessor):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "<RenewalImpactProcessor>"
+
+
+# ---------------------------------------------------------------------------
+# enterprise service (docs/enterprise.md): space matching and the service lists
+
+SPACE_MATCH_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "space-match",
+    "title": {"en": "Space matching", "zh": "产业空间匹配"},
+    "description": {"en": "Industrial spaces ranked for a demand (area range, use, maximum "
+                          "rent, place, move-in date, needs), each with its score and the "
+                          "score's parts (area fit, rent, vacancy at the move-in date, "
+                          "same-industry cluster, accessibility, building age). Units of one "
+                          "building or park are combined only when no single unit fits."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["industrial space", "招商引资", "matching"],
+    "links": [],
+    "inputs": {
+        "area_m2": {"title": "Area range (m²)", "schema": {
+            "type": "array", "items": {"type": "number", "exclusiveMinimum": 0},
+            "minItems": 2, "maxItems": 2}, "minOccurs": 1, "maxOccurs": 1},
+        "use": {"title": "Use", "schema": {"type": "string",
+                                           "enum": ["研发", "办公", "生产", "仓储", "商业"]},
+                "minOccurs": 1, "maxOccurs": 1},
+        "max_rent": {"title": "Maximum rent (CNY/m²/month)",
+                     "schema": {"type": "number", "exclusiveMinimum": 0},
+                     "minOccurs": 1, "maxOccurs": 1},
+        "subdistricts": {"title": "Preferred subdistricts (codes)",
+                         "schema": {"type": "array", "items": {"type": "string"}},
+                         "minOccurs": 0, "maxOccurs": 1},
+        "area": {"title": "Drawn area", "description": "GeoJSON Polygon/MultiPolygon (WGS84)",
+                 "schema": {"type": "object"}, "minOccurs": 0, "maxOccurs": 1},
+        "move_in": {"title": "Move-in date", "schema": {"type": "string", "format": "date"},
+                    "minOccurs": 0, "maxOccurs": 1},
+        "needs": {"title": "Needs", "schema": {"type": "array", "items": {
+            "type": "string", "enum": ["near_arterial", "near_similar", "ground_floor"]}},
+            "minOccurs": 0, "maxOccurs": 1},
+        "enterprise_id": {"title": "Enterprise", "schema": {"type": "string"},
+                          "minOccurs": 0, "maxOccurs": 1},
+        "industry": {"title": "Industry (GB/T 4754 section)", "schema": {"type": "string"},
+                     "minOccurs": 0, "maxOccurs": 1},
+        "limit": {"title": "Candidates", "schema": {"type": "integer", "minimum": 1,
+                                                    "maximum": 200, "default": 20},
+                  "minOccurs": 0, "maxOccurs": 1},
+    },
+    "outputs": {"candidates": {"title": "Ranked candidates", "schema": {
+        "type": "object", "contentMediaType": "application/json"}}},
+    "example": {"inputs": {"area_m2": [300, 1500], "use": "研发", "max_rent": 120,
+                           "move_in": "2026-03-01", "industry": "I"}},
+}
+
+
+class SpaceMatchProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``space-match`` (gis.analysis.space_match)."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, SPACE_MATCH_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """Match the demand against the spaces at its move-in date."""
+        from gis.analysis.space_match import match_spaces, parse_demand
+
+        ctx = _ctx()
+        try:
+            result = match_spaces(ctx.runtime.require_store(), parse_demand(data))
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        return "application/json", result.as_dict()
+
+    def __repr__(self) -> str:
+        return "<SpaceMatchProcessor>"
