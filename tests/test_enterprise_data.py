@@ -21,7 +21,7 @@ Spaces (use, area, vacant at 2025-10-01 → open, rent), first version 2025-10-0
 Enterprises (industry, employees, social-security headcount, tax band):
   E1 I 50/48 A (B1)   E2 I 10/3 B (B1, headcount gap)   E3 I 5/5 M (B1)
   E4 C 120/110 A (B3) E5 C 30/12 C (B4, gap)            E6 F 2/2 D (B5)
-  E7 I 8/8 B (B1) cancelled 2024-01-01
+  E7 I 8/8 B (B1) cancelled 2024-01-01                   E9 F 4/4 B (B2, holds 创新型产业用房)
 Events at B1's address point: V1 complaint (noise) 2025-06-01, V2 inspection (fire) 2025-03-01.
 """
 
@@ -71,7 +71,7 @@ def build(path: Path) -> GeoPackageStore:
             ("B5", 2015, None, "industrial", 3)]
     s.ingest("building", gdf(
         [{"id": b, "year_built": y, "estate": e, "use": u, "floors": f, "valid_from": vf,
-          "address": f"{b}号"} for b, y, e, u, f in blds],
+          "address": f"{b}号", "address_id": f"A-{b}"} for b, y, e, u, f in blds],
         [shapely.box(*POINTS[b], POINTS[b][0] + 0.0004, POINTS[b][1] + 0.0004)
          for b, *_ in blds]))
     spaces = [("S1", "研发", 1000, 800, 80, "B1"), ("S2", "研发", 1000, 300, 60, "B1"),
@@ -93,7 +93,7 @@ def build(path: Path) -> GeoPackageStore:
     ents = [("E1", "I", 50, 48, "A", "B1", None), ("E2", "I", 10, 3, "B", "B1", None),
             ("E3", "I", 5, 5, "M", "B1", None), ("E4", "C", 120, 110, "A", "B3", None),
             ("E5", "C", 30, 12, "C", "B4", None), ("E6", "F", 2, 2, "D", "B5", None),
-            ("E7", "I", 8, 8, "B", "B1", "2024-01-01")]
+            ("E7", "I", 8, 8, "B", "B1", "2024-01-01"), ("E9", "F", 4, 4, "B", "B2", None)]
     s.ingest("enterprise", gdf(
         [{"id": i, "name": f"深圳市{i}科技有限公司", "industry": ind, "employees": e,
           "social_security_headcount": ss, "tax_band": t, "building_id": b,
@@ -102,9 +102,11 @@ def build(path: Path) -> GeoPackageStore:
         [pt(b, 0.00002 * k) for k, (*_, b, _vt) in enumerate(ents)]))
     s.ingest("event", gdf(
         [{"id": "V1", "source": "hotline_12345", "category": "noise", "status": "closed",
-          "occurred_at": "2025-06-01T10:00:00Z", "description": "张三投诉噪音"},
+          "occurred_at": "2025-06-01T10:00:00Z", "description": "张三投诉噪音",
+          "address_id": "A-B1"},
          {"id": "V2", "source": "grid_patrol", "category": "fire_safety", "status": "closed",
-          "occurred_at": "2025-03-01T10:00:00Z", "description": "消防检查"}],
+          "occurred_at": "2025-03-01T10:00:00Z", "description": "消防检查",
+          "address_id": "A-B1"}],
         [pt("B1"), pt("B1")]))
     return s
 
@@ -118,7 +120,7 @@ def ent_store(tmp_path: Path) -> Iterator[GeoPackageStore]:
 
 def test_snapshot_reads_every_version_and_drops_on_write(ent_store: GeoPackageStore) -> None:
     snap = snapshot(ent_store)
-    assert len(snap.spaces) == 10 and len(snap.enterprises) == 7
+    assert len(snap.spaces) == 10 and len(snap.enterprises) == 8
     assert snapshot(ent_store) is snap  # cached
     b1 = snap.buildings.loc["B1"]
     assert b1["year_built"] == 2020 and b1["arterial_m"] < 100  # 0.0006° ≈ 65 m north
@@ -127,4 +129,4 @@ def test_snapshot_reads_every_version_and_drops_on_write(ent_store: GeoPackageSt
         [{"id": "E8", "name": "新公司", "industry": "I", "valid_from": "2025-01-01"}],
         [pt("B1")]))
     fresh = snapshot(ent_store)
-    assert fresh is not snap and len(fresh.enterprises) == 8
+    assert fresh is not snap and len(fresh.enterprises) == 9

@@ -97,12 +97,25 @@ class Snapshot:
     spaces: Table
     enterprises: Table
     enterprise_row: dict[str, int]
-    buildings: pd.DataFrame  # index: building id; year_built, estate, use, floors, arterial_m
+    events: Table  # id, address_id, source, category (vf: day of occurrence)
+    buildings: pd.DataFrame  # index: building id; year_built, estate, use, floors,
+    # arterial_m, address_id, name, address
     district: BaseGeometry | None
     subdistricts: dict[str, str]  # code -> name
     first_day: int  # first day of the space data
     last_start: int  # start of the last reported quarter
     _rings: dict[int, list[int]] = field(default_factory=dict)
+    _events_at: dict[str, np.ndarray] | None = None
+
+    def events_at(self, address_id: str | None) -> np.ndarray:
+        """Rows of ``events`` geocoded to ``address_id`` (grouped once, on first use)."""
+        if self._events_at is None:
+            ids = pd.Series(self.events["address_id"])
+            self._events_at = {str(k): np.asarray(v, dtype=np.int64)
+                               for k, v in ids.groupby(ids).indices.items()}
+        if not address_id:
+            return np.zeros(0, dtype=np.int64)
+        return self._events_at.get(address_id, np.zeros(0, dtype=np.int64))
 
     def ring(self, block: int) -> list[int]:
         """The res-9 block and its ``RING_K`` neighbours (cached)."""
@@ -180,11 +193,12 @@ def _load(store: Store) -> Snapshot:
               "lon": sx, "lat": sy},
         vf=day_numbers(sp["valid_from"]), vt=day_numbers(sp["valid_to"]))
     en = store.query("enterprise", columns=[
-        "id", "industry", "building_id", "block", "employees", "social_security_headcount",
+        "id", "name", "industry", "building_id", "block", "employees", "social_security_headcount",
         "registered_capital", "tax_band", "subdistrict_code", "valid_from", "valid_to"])
     ex, ey = _points(en)
     enterprises = Table(
-        cols={"id": _text(en, "id"), "industry": _text(en, "industry").astype(str),
+        cols={"id": _text(en, "id"), "name": _text(en, "name"),
+              "industry": _text(en, "industry").astype(str),
               "building_id": _text(en, "building_id"),
               "block": _cells(en, "block"),
               "employees": _num(en, "employees"), "ss": _num(en, "social_security_headcount"),
@@ -196,16 +210,19 @@ def _load(store: Store) -> Snapshot:
     # Buildings that hold a space or an enterprise: the latest version of each.
     bids = sorted({b for b in (*spaces["building_id"], *enterprises["building_id"]) if b})
     b = store.query("building", where={"id": bids}, columns=[
-        "id", "year_built", "estate", "use", "floors", "valid_from"]) if bids else None
+        "id", "year_built", "estate", "use", "floors", "valid_from", "address_id", "name",
+        "address"]) if bids else None
     if b is not None and len(b):
         b = b.sort_values("valid_from").drop_duplicates("id", keep="last")
         bx, by = _points(b)
         buildings = pd.DataFrame({
             "year_built": _num(b, "year_built"), "estate": _text(b, "estate"),
             "use": _text(b, "use"), "floors": _num(b, "floors"),
-            "arterial_m": _arterial_m(store, bx, by)}, index=_text(b, "id"))
+            "arterial_m": _arterial_m(store, bx, by), "address_id": _text(b, "address_id"),
+            "name": _text(b, "name"), "address": _text(b, "address")}, index=_text(b, "id"))
     else:
-        buildings = pd.DataFrame(columns=["year_built", "estate", "use", "floors", "arterial_m"])
+        buildings = pd.DataFrame(columns=["year_built", "estate", "use", "floors", "arterial_m",
+                                          "address_id", "name", "address"])
 
     d = store.query("district")
     district = shapely.union_all(np.asarray(d.geometry.values)) if len(d) else None
@@ -215,7 +232,16 @@ def _load(store: Store) -> Snapshot:
         district = shapely.union_all(np.asarray(s.geometry.values))
     first = int(spaces.vf.min()) if len(spaces) else 0
     last = int(spaces.vf.max()) if len(spaces) else 0
-    return Snapshot(spaces, enterprises, row, buildings, district, subs, first, last)
+    ev = store.query("event", columns=["id", "address_id", "source", "category",
+                                       "occurred_at"])
+    ev = ev[ev["address_id"].notna()] if len(ev) else ev
+    events = Table(
+        cols={"id": _text(ev, "id"), "address_id": _text(ev, "address_id"),
+              "source": _text(ev, "source"), "category": _text(ev, "category")},
+        vf=day_numbers(ev["occurred_at"].astype(str).str[:10]) if len(ev)
+        else np.zeros(0, dtype=np.int64),
+        vt=np.full(len(ev), OPEN_END, dtype=np.int64))
+    return Snapshot(spaces, enterprises, row, events, buildings, district, subs, first, last)
 
 
 def _arterial_m(store: Store, lon: npt.NDArray[np.float64],
