@@ -43,3 +43,53 @@ def match_cmd(demand_file: Path, data_dir: Path | None) -> None:
     with _store(data_dir) as store:
         result = match_spaces(store, demand)
     _emit(result.as_dict())
+
+
+@enterprise.command("portrait")
+@click.argument("enterprise_id")
+@click.option("--as-of", "as_of", default=None, help="Date (YYYY-MM-DD); today by default.")
+@click.option("--personal", is_flag=True,
+              help="Include event descriptions (may name natural persons; admin use only).")
+@data_dir_option
+def portrait_cmd(enterprise_id: str, as_of: str | None, personal: bool,
+                 data_dir: Path | None) -> None:
+    """The portrait of one enterprise."""
+    from gis.analysis.enterprise_policies import policy_table
+    from gis.analysis.enterprise_service import enterprise_portrait
+    from spatial_api.cli import _store
+
+    with _store(data_dir) as store:
+        result = enterprise_portrait(store, enterprise_id, policy_table(), as_of=as_of,
+                                     reveal_personal=personal)
+    _emit(result.as_dict())
+
+
+@enterprise.command("at-risk")
+@click.option("--as-of", "as_of", default=None, help="Date (YYYY-MM-DD); today by default.")
+@click.option("--min-score", type=float, default=40.0, show_default=True)
+@click.option("--limit", type=int, default=1000, show_default=True)
+@data_dir_option
+def at_risk_cmd(as_of: str | None, min_score: float, limit: int, data_dir: Path | None) -> None:
+    """Enterprises that may be about to leave (GeoJSON)."""
+    from gis.analysis.enterprise_policies import policy_table
+    from gis.analysis.enterprise_service import enterprises_at_risk
+    from spatial_api.cli import _store
+
+    with _store(data_dir) as store:
+        _emit(enterprises_at_risk(store, policy_table(), as_of=as_of, min_score=min_score,
+                                  limit=limit))
+
+
+@enterprise.command("eligible")
+@click.argument("policy_id")
+@click.option("--as-of", "as_of", default=None, help="Date (YYYY-MM-DD); today by default.")
+@click.option("--limit", type=int, default=1000, show_default=True)
+@data_dir_option
+def eligible_cmd(policy_id: str, as_of: str | None, limit: int, data_dir: Path | None) -> None:
+    """Enterprises eligible for POLICY_ID of config/policies.yaml (GeoJSON)."""
+    from gis.analysis.enterprise_policies import policy_table
+    from gis.analysis.enterprise_service import policy_eligible
+    from spatial_api.cli import _store
+
+    with _store(data_dir) as store:
+        _emit(policy_eligible(store, policy_table().get(policy_id), as_of=as_of, limit=limit))

@@ -194,3 +194,23 @@ def test_service_list_processes(client: TestClient, store: GeoPackageStore) -> N
     for headers in (ENT, ADMIN):
         _, at_risk = run(client, "enterprises-at-risk", {"min_score": 0}, headers)
         assert PERSON_NAME not in json.dumps(at_risk, ensure_ascii=False)
+
+
+def test_enterprise_cli(ent_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    base = [sys.executable, "-m", "spatial_api.cli", "enterprise"]
+    tail = ["--as-of", "2026-03-01", "--data-dir", str(ent_dir)]
+    out = subprocess.run([*base, "portrait", "E2", *tail], capture_output=True, text=True,
+                         env=env, check=True)
+    assert json.loads(out.stdout)["headcount_gap"]["flag"] is True
+    assert PERSON_NAME not in out.stdout
+    out = subprocess.run([*base, "eligible", "job-stabilisation", *tail], capture_output=True,
+                         text=True, env=env, check=True)
+    assert [f["id"] for f in json.loads(out.stdout)["features"]] == ["E1", "E3", "E4"]
+    bad = subprocess.run([*base, "eligible", "nope", *tail], capture_output=True, text=True,
+                         env=env)
+    assert bad.returncode == 2 and "unknown policy" in bad.stderr
