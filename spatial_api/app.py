@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from address import AddressService
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
-from spatial_api.enterprise_routes import enterprise_router
+from spatial_api.enterprise_routes import enterprise_router, space_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tile_router())
     app.include_router(address_router(), prefix="/address")
     app.include_router(enterprise_router())
+    app.include_router(space_router())
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def enterprise_portrait(store: Store, enterprise_id: str, table: PolicyTable, *,
         tax_band=_clean(rec.get("tax_band")),
         tax_band_history=[{"from": vf, "to": vt, "band": _clean(rec.get("tax_band"))}],
         address=address, building=building,
-        spaces=_spaces_in(snap, bid, day),
+        spaces=spaces_in_building(snap, bid, day),
         events=_events_at(store, snap, None if binfo is None else _clean(binfo["address_id"]), day,
                           reveal_personal),
         neighbourhood=_neighbourhood(snap, row, day),
@@ -197,7 +197,7 @@ def enterprise_portrait(store: Store, enterprise_id: str, table: PolicyTable, *,
                    "" if not reveal_personal else " except to admin (event descriptions)")])
 
 
-def _spaces_in(snap: Snapshot, bid: str | None, day: int) -> list[dict[str, Any]]:
+def spaces_in_building(snap: Snapshot, bid: str | None, day: int) -> list[dict[str, Any]]:
     """The industrial spaces in the building at ``day``, each with its quarterly history."""
     if bid is None:
         return []
