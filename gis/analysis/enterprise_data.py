@@ -97,7 +97,7 @@ class Snapshot:
     spaces: Table
     enterprises: Table
     enterprise_row: dict[str, int]
-    events: Table  # id, address_id, source, category (vf: day of occurrence)
+    events: Table  # id, address_id, source, category, status, occurred_at (vf: its day)
     buildings: pd.DataFrame  # index: building id; year_built, estate, use, floors,
     # arterial_m, address_id, name, address
     district: BaseGeometry | None
@@ -194,7 +194,8 @@ def _load(store: Store) -> Snapshot:
         vf=day_numbers(sp["valid_from"]), vt=day_numbers(sp["valid_to"]))
     en = store.query("enterprise", columns=[
         "id", "name", "industry", "building_id", "block", "employees", "social_security_headcount",
-        "registered_capital", "tax_band", "subdistrict_code", "valid_from", "valid_to"])
+        "registered_capital", "tax_band", "subdistrict_code", "valid_from", "valid_to",
+        "credit_code", "industry_name", "address_id", "house_id", "community_code"])
     ex, ey = _points(en)
     enterprises = Table(
         cols={"id": _text(en, "id"), "name": _text(en, "name"),
@@ -203,7 +204,11 @@ def _load(store: Store) -> Snapshot:
               "block": _cells(en, "block"),
               "employees": _num(en, "employees"), "ss": _num(en, "social_security_headcount"),
               "capital": _num(en, "registered_capital"), "tax_band": _text(en, "tax_band"),
-              "subdistrict_code": _text(en, "subdistrict_code"), "lon": ex, "lat": ey},
+              "subdistrict_code": _text(en, "subdistrict_code"), "lon": ex, "lat": ey,
+              "credit_code": _text(en, "credit_code"),
+              "industry_name": _text(en, "industry_name"),
+              "address_id": _text(en, "address_id"), "house_id": _text(en, "house_id"),
+              "community_code": _text(en, "community_code")},
         vf=day_numbers(en["valid_from"]), vt=day_numbers(en["valid_to"]))
     row = {str(k): i for i, k in enumerate(enterprises["id"])}
 
@@ -233,11 +238,12 @@ def _load(store: Store) -> Snapshot:
     first = int(spaces.vf.min()) if len(spaces) else 0
     last = int(spaces.vf.max()) if len(spaces) else 0
     ev = store.query("event", columns=["id", "address_id", "source", "category",
-                                       "occurred_at"])
+                                       "occurred_at", "status"])
     ev = ev[ev["address_id"].notna()] if len(ev) else ev
     events = Table(
         cols={"id": _text(ev, "id"), "address_id": _text(ev, "address_id"),
-              "source": _text(ev, "source"), "category": _text(ev, "category")},
+              "source": _text(ev, "source"), "category": _text(ev, "category"),
+              "status": _text(ev, "status"), "occurred_at": _text(ev, "occurred_at")},
         vf=day_numbers(ev["occurred_at"].astype(str).str[:10]) if len(ev)
         else np.zeros(0, dtype=np.int64),
         vt=np.full(len(ev), OPEN_END, dtype=np.int64))

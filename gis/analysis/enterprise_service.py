@@ -26,7 +26,14 @@ import numpy as np
 import pandas as pd
 
 from gis.analysis.common import as_of_date
-from gis.analysis.enterprise_data import RING_K, RING_RES, Snapshot, day_number, snapshot
+from gis.analysis.enterprise_data import (
+    OPEN_END,
+    RING_K,
+    RING_RES,
+    Snapshot,
+    day_number,
+    snapshot,
+)
 from gis.analysis.enterprise_policies import Policy, PolicyTable, condition_masks
 from gis.crs import to_metric
 from gis.errors import EntityNotFound, InvalidQuery
@@ -155,12 +162,12 @@ def enterprise_portrait(store: Store, enterprise_id: str, table: PolicyTable, *,
     row = snap.enterprise_row.get(enterprise_id)
     if row is None:
         raise EntityNotFound(f"no enterprise with id {enterprise_id!r}")
-    rec = store.get("enterprise", enterprise_id).iloc[0]
     e = snap.enterprises
-    vf, vt = str(rec["valid_from"])[:10], rec.get("valid_to")
-    vt = str(vt)[:10] if isinstance(vt, str) and vt else None
+    rec = {k: _clean(v[row]) for k, v in e.cols.items()}
+    vf = _iso(int(e.vf[row]))
+    vt = None if int(e.vt[row]) == OPEN_END else _iso(int(e.vt[row]))
     status, hist = _history(vf, vt, day)
-    emp, ss = _num(rec.get("employees")), _num(rec.get("social_security_headcount"))
+    emp, ss = _num(rec.get("employees")), _num(rec.get("ss"))
     bid = rec.get("building_id") if isinstance(rec.get("building_id"), str) else None
     b = snap.buildings
     binfo = b.loc[bid] if bid is not None and bid in b.index else None
@@ -180,7 +187,7 @@ def enterprise_portrait(store: Store, enterprise_id: str, table: PolicyTable, *,
         credit_code=_clean(rec.get("credit_code")), industry=str(rec["industry"]),
         industry_name=_clean(rec.get("industry_name")), status=status,
         registration={"registered_on": vf, "cancelled_on": vt, "history": hist},
-        registered_capital=_num(rec.get("registered_capital")),
+        registered_capital=_num(rec.get("capital")),
         employees=_int(emp), social_security_headcount=_int(ss),
         headcount_gap=headcount_gap(emp, ss, table.headcount_gap_ratio),
         tax_band=_clean(rec.get("tax_band")),
@@ -232,14 +239,17 @@ def _events_at(store: Store, snap: Snapshot, address_id: str | None, day: int,
         "by_category": {str(k): int(v) for k, v in
                         pd.Series(ev["category"][rows]).value_counts().sort_index().items()},
         "items": []}
-    if len(rows):
-        cols = ["id", "occurred_at", "source", "category", "status"]
-        if reveal_personal:
-            cols.append("description")
-        full = store.query("event", where={"id": [str(i) for i in ev["id"][rows]]},
-                           columns=cols, order_by=["-occurred_at"], limit=50)
-        out["items"] = [{c: (None if pd.isna(r[c]) else str(r[c])) for c in cols}
-                        for _, r in full.iterrows()]
+    # Newest first, at most 50; descriptions (citizens' words) only when allowed.
+    rows = rows[np.argsort(ev["occurred_at"][rows].astype(str), kind="stable")[::-1]][:50]
+    items = [{"id": ev["id"][i], "occurred_at": ev["occurred_at"][i], "source": ev["source"][i],
+              "category": ev["category"][i], "status": ev["status"][i]} for i in rows]
+    if reveal_personal and items:
+        full = store.query("event", where={"id": [str(it["id"]) for it in items]},
+                           columns=["id", "description"])
+        text = dict(zip(full["id"].astype(str), full["description"], strict=True))
+        for it in items:
+            it["description"] = _clean(text.get(str(it["id"])))
+    out["items"] = items
     return out
 
 
