@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = open_store(settings)
         app.state.address = AddressService.from_store(app.state.store)
         ogc.start(ogc_runtime, app.state.store)
+        from gis.analysis.enterprise_data import warm_in_background
+
+        warm_in_background(app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
                                       settings.data_dir)
         try:

@@ -130,3 +130,16 @@ def test_snapshot_reads_every_version_and_drops_on_write(ent_store: GeoPackageSt
         [pt("B1")]))
     fresh = snapshot(ent_store)
     assert fresh is not snap and len(fresh.enterprises) == 9
+
+
+def test_large_stores_are_read_in_the_background(ent_store: GeoPackageStore,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from gis.analysis import enterprise_data
+
+    assert enterprise_data.warm_in_background(ent_store) is None  # 8 enterprises: on first use
+    assert ent_store not in enterprise_data._CACHE
+    monkeypatch.setattr(enterprise_data, "WARM_MIN_ENTERPRISES", 5)
+    thread = enterprise_data.warm_in_background(ent_store)
+    assert thread is not None
+    thread.join(timeout=60)
+    assert ent_store in enterprise_data._CACHE

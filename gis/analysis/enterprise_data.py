@@ -155,6 +155,32 @@ def snapshot(store: Store) -> Snapshot:
         return snap
 
 
+#: Stores with more enterprises than this are read in the background at start-up.
+WARM_MIN_ENTERPRISES = 20_000
+
+
+def warm_in_background(store: Store) -> threading.Thread | None:
+    """Read the snapshot of a large store in a daemon thread (app start-up), so the first
+    enterprise request does not pay the load (about 20 s at full demo scale). Small
+    stores (tests, small demos) are read on first use instead."""
+    try:
+        n = int(store.stats().counts.get("enterprise") or 0)
+    except Exception:  # a store that cannot say: read on first use
+        return None
+    if n < WARM_MIN_ENTERPRISES:
+        return None
+
+    def run() -> None:
+        try:
+            snapshot(store)
+        except Exception:  # closed while loading: the next request loads it again
+            _CACHE.pop(store, None)
+
+    t = threading.Thread(target=run, name="onemap-enterprise-snapshot", daemon=True)
+    t.start()
+    return t
+
+
 def _drop_for(store: Store) -> Any:
     ref = weakref.ref(store)
 
