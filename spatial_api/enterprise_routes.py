@@ -44,8 +44,14 @@ def enterprise_router() -> APIRouter:
         if principal.role not in ENTERPRISE_ROLES:
             return JSONResponse(error_body("NotFound", f"no enterprise with id {enterprise_id!r}"),
                                 status_code=404)
+        personal = principal.role == ADMIN
         result = enterprise_portrait(request.app.state.store, enterprise_id, policy_table(),
-                                     as_of=as_of, reveal_personal=principal.role == ADMIN)
+                                     as_of=as_of, reveal_personal=personal)
+        if personal and result.events["items"]:
+            # Event descriptions are citizens' words (person-level data): audited.
+            request.app.state.ogc.audit.record(
+                principal, "events", "enterprise-portrait", len(result.events["items"]),
+                {"enterprise": enterprise_id, "as_of": result.as_of})
         return result.as_dict()
 
     return router

@@ -27,7 +27,7 @@ Events at B1's address point: V1 complaint (noise) 2025-06-01, V2 inspection (fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,6 +35,7 @@ import pytest
 import shapely
 
 from gis.analysis.enterprise_data import snapshot
+from gis.store.base import Store
 from gis.store.gpkg import GeoPackageStore
 from tests.conftest import EAST, WEST, community_frame
 
@@ -56,6 +57,12 @@ def pt(bid: str, dx: float = 0.0) -> shapely.Point:
 def build(path: Path) -> GeoPackageStore:
     """Write the hand-built store at ``path`` (see the module docstring)."""
     s = GeoPackageStore(path, create=True)
+    fill(s)
+    return s
+
+
+def fill(s: Store) -> None:
+    """Ingest the hand-built entities (see the module docstring) into ``s``."""
     vf = "2000-01-01"
     s.ingest("district", gdf([{"id": "D1", "code": "440303", "name": "罗湖区",
                                "valid_from": vf}], [shapely.MultiPolygon([DISTRICT])]))
@@ -108,7 +115,6 @@ def build(path: Path) -> GeoPackageStore:
           "occurred_at": "2025-03-01T10:00:00Z", "description": "消防检查",
           "address_id": "A-B1"}],
         [pt("B1"), pt("B1")]))
-    return s
 
 
 @pytest.fixture()
@@ -143,3 +149,24 @@ def test_large_stores_are_read_in_the_background(ent_store: GeoPackageStore,
     assert thread is not None
     thread.join(timeout=60)
     assert ent_store in enterprise_data._CACHE
+
+
+def test_same_answers_on_both_backends(store_factory: Callable[[], Store]) -> None:
+    from gis.analysis.enterprise_policies import load_policies
+    from gis.analysis.enterprise_service import enterprise_portrait, enterprises_at_risk
+    from gis.analysis.space_match import match_spaces
+
+    s = store_factory()
+    fill(s)
+    demand = {"area_m2": [500, 1000], "use": "研发", "max_rent": 120, "move_in": "2026-09-01",
+              "industry": "I"}
+    r = match_spaces(s, demand).as_dict()
+    assert [c["space_ids"] for c in r["candidates"]] == [["S1"], ["S6"], ["S4"]]
+    assert r["candidates"][0]["same_industry_nearby"] == 3
+    combined = match_spaces(s, {"area_m2": [1500, 2000], "use": "仓储", "max_rent": 60})
+    assert [c.space_ids for c in combined.candidates] == [["S8", "S7"]]
+    table = load_policies()
+    p = enterprise_portrait(s, "E2", table, as_of="2026-03-01")
+    assert p.headcount_gap["flag"] is True and p.events["complaints"] == 1
+    risk = enterprises_at_risk(s, table, as_of="2026-09-01", min_score=21.2)
+    assert {f["id"] for f in risk["features"]} == {"E2", "E9"}

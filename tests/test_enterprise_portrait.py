@@ -145,13 +145,19 @@ def test_policy_file_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_roles_see_what_they_may(client: TestClient) -> None:
     url = "/enterprises/E2/portrait?as_of=2026-03-01"
+    audit = client.app.state.ogc.audit  # type: ignore[attr-defined]
+    before = len(audit.entries())
     admin = client.get(url, headers=ADMIN)
     assert admin.status_code == 200
     assert admin.json()["events"]["items"][0]["description"] == "张三投诉噪音"
+    logged = audit.entries()[before:]
+    assert [(e["role"], e["operation"], e["rows"]) for e in logged] == [
+        ("admin", "enterprise-portrait", 1)]
     ent = client.get(url, headers=ENT)
     assert ent.status_code == 200 and ent.json()["headcount_gap"]["flag"] is True
     assert "description" not in ent.json()["events"]["items"][0]
     assert PERSON_NAME not in ent.text
+    assert len(audit.entries()) == before + 1  # the enterprise role read nothing personal
     for headers in (PLAN, POP, {}):
         r = client.get(url, headers=headers)
         assert r.status_code == 404 and r.json()["code"] == "NotFound"

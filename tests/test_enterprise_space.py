@@ -54,6 +54,7 @@ def test_supply_demand_by_hand(store: GeoPackageStore) -> None:
     assert row["occupied_by_industry_m2"] == {"F": 5600.0, "I": 1400.0, "C": 300.0}
     assert [s["quarter"] for s in sd["series"]] == ["2025-10-01", "2026-07-01"]
     assert sd["series"][1]["vacant_m2"] == 11800
+    assert row["vacancy_series"] == [round(10900 / 18200, 4), round(11800 / 18200, 4)]
     only = supply_demand(store, "2026-03-01", use="仓储")["subdistricts"][0]
     assert only["vacant_m2"] == 2400 and only["occupied_by_industry_m2"] == {"C": 300.0,
                                                                             "F": 300.0}

@@ -84,8 +84,21 @@ def supply_demand(store: Store, as_of: str | date | None = None,
                      "occupied_by_industry_m2": occupied_by})
     rows.sort(key=lambda r: str(r["subdistrict_code"]))
 
+    # Per subdistrict and quarter: vacancy rate over time (one vectorised pass).
+    quarters = np.unique(sp.vf[base])
+    sub_series: dict[str, list[float | None]] = {r["subdistrict_code"]: [] for r in rows}
+    for q in quarters.tolist():
+        qm = base & sp.valid_at(int(q))
+        g = pd.DataFrame({"sub": sp["subdistrict_code"][qm], "a": sp["area_m2"][qm],
+                          "v": sp["vacant_m2"][qm]}).groupby("sub")[["a", "v"]].sum()
+        for code, vals in sub_series.items():
+            a = float(g["a"].get(code, 0.0))
+            vals.append(round(float(g["v"].get(code, 0.0)) / a, 4) if a > 0 else None)
+    for r in rows:
+        r["vacancy_series"] = sub_series[r["subdistrict_code"]]
+
     series = []
-    for q in np.unique(sp.vf[base]).tolist():
+    for q in quarters.tolist():
         qm = base & sp.valid_at(int(q))
         area = float(np.nansum(sp["area_m2"][qm]))
         vacant = float(np.nansum(sp["vacant_m2"][qm]))

@@ -16,7 +16,7 @@ const WORDS = {
     industry: '行业', needs: '需求', near_arterial: '临主干道', near_similar: '同业集聚', ground_floor: '首层/承重',
     run: '匹配', export: '导出推荐清单', none: '无匹配空间', combined: '合并', score: '得分',
     supply: '供需（按街道）', vacant: '空置 m²', occupied: '在用 m²', rate: '空置率', subdistrict: '街道',
-    spaces_here: '本楼产业空间', rent: '租金', vacancy: '空置率', pick_one: '请勾选至少一处空间',
+    spaces_here: '本楼产业空间', trend_short: '走势', rent: '租金', vacancy: '空置率', pick_one: '请勾选至少一处空间',
   },
   en: {
     type: 'Type', use: 'Use', colour: 'Colour', by_vacancy: 'by vacancy', by_rent: 'by rent', trend: 'District vacancy (quarters)',
@@ -24,7 +24,7 @@ const WORDS = {
     industry: 'Industry', needs: 'Needs', near_arterial: 'Near arterial', near_similar: 'Near similar', ground_floor: 'Ground floor',
     run: 'Match', export: 'Export shortlist', none: 'No matching space', combined: 'combined', score: 'Score',
     supply: 'Supply and demand', vacant: 'Vacant m²', occupied: 'Occupied m²', rate: 'Vacancy', subdistrict: 'Subdistrict',
-    spaces_here: 'Spaces in this building', rent: 'Rent', vacancy: 'Vacancy', pick_one: 'Tick at least one space',
+    spaces_here: 'Spaces in this building', trend_short: 'Trend', rent: 'Rent', vacancy: 'Vacancy', pick_one: 'Tick at least one space',
   },
 };
 
@@ -201,11 +201,12 @@ async function loadSupply() {
   const sd = await (await om.api(`/enterprise/api/supply-demand?${p}`)).json();
   const tb = $('sd-table'); tb.textContent = '';
   tb.append(el('tr', {}, el('th', { text: w('subdistrict') }), el('th', { text: w('vacant') }),
-    el('th', { text: w('occupied') }), el('th', { text: w('rate') })));
+    el('th', { text: w('occupied') }), el('th', { text: w('rate') }), el('th', { text: w('trend_short') })));
   for (const r of sd.subdistricts) {
     tb.append(el('tr', {}, el('td', { text: r.name }), el('td', { text: String(Math.round(r.vacant_m2)) }),
       el('td', { text: String(Math.round(r.occupied_m2)) }),
-      el('td', { text: r.vacancy_rate == null ? '—' : `${(100 * r.vacancy_rate).toFixed(1)}%` })));
+      el('td', { text: r.vacancy_rate == null ? '—' : `${(100 * r.vacancy_rate).toFixed(1)}%` }),
+      el('td', {}, sparkline(r.vacancy_series || [], '#d73027', 80, 18))));
   }
   const chart = $('sd-chart'); chart.textContent = '';
   chart.append(bars(sd.subdistricts.map((r) => ({ label: r.name, v: r.vacant_m2, o: r.occupied_m2 })), ['v', 'o'], ['#d73027', '#4575b4']));
