@@ -54,6 +54,20 @@ def enterprise_router() -> APIRouter:
                 {"enterprise": enterprise_id, "as_of": result.as_of})
         return result.as_dict()
 
+    @router.get("/enterprises/policies")
+    def policies(request: Request) -> Any:
+        """The policy table (config/policies.yaml) for the enterprise service."""
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return JSONResponse(error_body("Unauthorized", "unknown API key"), status_code=401)
+        if principal.role not in ENTERPRISE_ROLES:
+            return JSONResponse(error_body("NotFound", "not found"), status_code=404)
+        table = policy_table()
+        return {"headcount_gap_ratio": table.headcount_gap_ratio,
+                "policies": [{"id": p.id, "name": p.name, "description": p.description,
+                              "conditions": p.conditions()} for p in table.policies]}
+
     return router
 
 

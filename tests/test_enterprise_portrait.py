@@ -220,3 +220,13 @@ def test_enterprise_cli(ent_dir: Path) -> None:
     bad = subprocess.run([*base, "eligible", "nope", *tail], capture_output=True, text=True,
                          env=env)
     assert bad.returncode == 2 and "unknown policy" in bad.stderr
+
+
+def test_policy_table_endpoint(client: TestClient) -> None:
+    r = client.get("/enterprises/policies", headers=ENT)
+    assert r.status_code == 200
+    pol = {p["id"]: p for p in r.json()["policies"]}
+    assert pol["job-stabilisation"]["conditions"] == {
+        "min_headcount": 5, "min_headcount_ratio": 0.8, "tax_bands": ["A", "B", "M", "C"]}
+    assert client.get("/enterprises/policies", headers=PLAN).status_code == 404
+    assert client.get("/enterprises/policies").status_code == 404

@@ -115,3 +115,29 @@ def test_bad_demand_shows_a_message(viewer: Viewer) -> None:
     page.click("#m-run")
     page.wait_for_function("document.getElementById('match-msg').textContent.includes('400')")
     assert page.locator("#match-list li").count() == 0
+
+
+def test_service_lists_for_the_enterprise_role(viewer: Viewer, demo_dir: Path) -> None:
+    from gis.analysis.enterprise_policies import policy_table
+    from gis.analysis.enterprise_service import enterprises_at_risk
+
+    page = viewer.page
+    assert page.locator("#ind-lists").is_hidden()  # public: no lists
+    page.fill("#api-key", "demo-enterprise-key")
+    page.click("#sign-in")
+    page.wait_for_selector("#ind-lists", state="visible")
+    as_of = page.evaluate("window.onemap.state.asOf")
+    store = GeoPackageStore(demo_dir / "onemap.gpkg")
+    try:
+        direct = enterprises_at_risk(store, policy_table(), as_of=as_of)
+    finally:
+        store.close()
+    page.click("#l-risk")
+    page.wait_for_selector("#l-msg[data-ready='1']")
+    n = page.evaluate("window.onemap.map.getSource('ind-lists').serialize().data.features.length")
+    assert n == direct["numberReturned"]
+    assert page.locator("#l-msg").inner_text().startswith(str(direct["numberMatched"]))
+    viewer.idle()
+    viewer.shot("ind-04-at-risk")
+    page.click("#sign-out")
+    page.wait_for_selector("#ind-lists", state="hidden")

@@ -16,7 +16,7 @@ const WORDS = {
     industry: '行业', needs: '需求', near_arterial: '临主干道', near_similar: '同业集聚', ground_floor: '首层/承重',
     run: '匹配', export: '导出推荐清单', none: '无匹配空间', combined: '合并', score: '得分',
     supply: '供需（按街道）', vacant: '空置 m²', occupied: '在用 m²', rate: '空置率', subdistrict: '街道',
-    spaces_here: '本楼产业空间', trend_short: '走势', rent: '租金', vacancy: '空置率', pick_one: '请勾选至少一处空间',
+    spaces_here: '本楼产业空间', lists: '企业服务清单', at_risk: '外迁风险企业', eligible: '政策匹配企业', found: '家企业', trend_short: '走势', rent: '租金', vacancy: '空置率', pick_one: '请勾选至少一处空间',
   },
   en: {
     type: 'Type', use: 'Use', colour: 'Colour', by_vacancy: 'by vacancy', by_rent: 'by rent', trend: 'District vacancy (quarters)',
@@ -24,7 +24,7 @@ const WORDS = {
     industry: 'Industry', needs: 'Needs', near_arterial: 'Near arterial', near_similar: 'Near similar', ground_floor: 'Ground floor',
     run: 'Match', export: 'Export shortlist', none: 'No matching space', combined: 'combined', score: 'Score',
     supply: 'Supply and demand', vacant: 'Vacant m²', occupied: 'Occupied m²', rate: 'Vacancy', subdistrict: 'Subdistrict',
-    spaces_here: 'Spaces in this building', trend_short: 'Trend', rent: 'Rent', vacancy: 'Vacancy', pick_one: 'Tick at least one space',
+    spaces_here: 'Spaces in this building', lists: 'Service lists', at_risk: 'At risk of leaving', eligible: 'Eligible for', found: 'enterprises', trend_short: 'Trend', rent: 'Rent', vacancy: 'Vacancy', pick_one: 'Tick at least one space',
   },
 };
 
@@ -217,6 +217,31 @@ async function loadSupply() {
   tb.dataset.ready = '1';
 }
 
+// ------------------------------------------------------------ service lists (admin, enterprise)
+async function loadPolicies() {
+  const box = $('ind-lists'), sel = $('l-policy');
+  box.hidden = true;
+  sel.textContent = '';
+  if (!['admin', 'enterprise'].includes(om.state.role)) return;  // others get 404: do not ask
+  try {
+    const t = await (await om.api('/enterprises/policies')).json();
+    for (const p of t.policies) sel.add(new Option(p.name, p.id));
+    box.hidden = false;
+  } catch (e) {
+    if (e.status !== 404) throw e;  // other roles do not see the lists
+  }
+}
+
+async function runList(pid, inputs) {
+  const r = await om.api(`/ogc/processes/${pid}/execution`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs }) });
+  const fc = await r.json();
+  om.map.getSource('ind-lists').setData(fc);
+  ind.list = fc;
+  $('l-msg').textContent = `${fc.numberMatched} ${w('found')}`;
+  $('l-msg').dataset.ready = '1';
+}
+
 // ------------------------------------------------------------ build the pane
 function buildPane() {
   const pane = document.querySelector('section[data-pane=industry]');
@@ -247,6 +272,27 @@ function buildPane() {
   pane.append(el('h3', { 'data-ind': 'supply', text: w('supply') }), el('table', { id: 'sd-table', class: 'sd' }),
     el('div', { id: 'sd-chart' }));
 
+  const lists = el('div', { id: 'ind-lists', hidden: '' });
+  const riskBtn = el('button', { id: 'l-risk', type: 'button', 'data-ind': 'at_risk', text: w('at_risk') });
+  const polBtn = el('button', { id: 'l-eligible', type: 'button', 'data-ind': 'eligible', text: w('eligible') });
+  lists.append(el('h3', { 'data-ind': 'lists', text: w('lists') }), riskBtn, el('br'), polBtn, el('select', { id: 'l-policy' }),
+    el('p', { id: 'l-msg', class: 'hint' }));
+  pane.append(lists);
+  riskBtn.addEventListener('click', () => runList('enterprises-at-risk', { as_of: om.state.asOf }).catch((e) => om.toast(e.message)));
+  polBtn.addEventListener('click', () => runList('policy-eligible', { policy: $('l-policy').value, as_of: om.state.asOf })
+    .catch((e) => om.toast(e.message)));
+  // app.js resolves the role of a new key asynchronously: follow it for a few seconds.
+  const follow = () => {
+    const before = om.state.role;
+    let n = 0;
+    const tick = () => {
+      if (om.state.role !== before || ++n > 50) loadPolicies().catch(() => {});
+      else setTimeout(tick, 100);
+    };
+    setTimeout(tick, 100);
+  };
+  for (const id of ['sign-in', 'sign-out']) $(id).addEventListener('click', follow);
+
   typeSel.addEventListener('change', () => { ind.type = typeSel.value; om.loadIndustry(); });
   colourSel.addEventListener('change', () => { ind.colour = colourSel.value; applyColour(); });
   form.addEventListener('submit', runMatch);
@@ -264,6 +310,9 @@ function addLayers() {
   m.addSource('ind-match', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   m.addLayer({ id: 'ind-match', type: 'circle', source: 'ind-match',
     paint: { 'circle-radius': 10, 'circle-color': 'rgba(192,57,43,0.25)', 'circle-stroke-color': '#c0392b', 'circle-stroke-width': 2 } });
+  m.addSource('ind-lists', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  m.addLayer({ id: 'ind-lists', type: 'circle', source: 'ind-lists',
+    paint: { 'circle-radius': 4, 'circle-color': '#6a3d9a', 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } });
   applyColour();
   m.on('click', 'industry', (e) => {
     const f = e.features && e.features[0];
@@ -285,7 +334,8 @@ export function init(onemap) {
   om.state.industryFilter = (fc) => (ind.type ? { ...fc, features: fc.features.filter((f) => f.properties.space_type === ind.type) } : fc);
   buildPane();
   addLayers();
-  window.onemap.industry = { state: ind, runMatch, loadSupply, showBuilding };
+  window.onemap.industry = { state: ind, runMatch, loadSupply, showBuilding, loadPolicies, runList };
+  loadPolicies().catch(() => {});
 }
 
 if (window.onemapReady) window.onemapReady.then(() => init(window.onemap));
