@@ -106,6 +106,18 @@ class Snapshot:
     last_start: int  # start of the last reported quarter
     _rings: dict[int, list[int]] = field(default_factory=dict)
     _events_at: dict[str, np.ndarray] | None = None
+    _by_block: tuple[Ints, Ints] | None = None
+
+    def rows_in_blocks(self, blocks: list[int]) -> Ints:
+        """Enterprise rows in any of ``blocks`` (res 9), by binary search over a sorted
+        copy of the block column (built once) instead of a scan of every enterprise."""
+        if self._by_block is None:
+            order = np.argsort(self.enterprises["block"], kind="stable")
+            self._by_block = (order.astype(np.int64), self.enterprises["block"][order])
+        order, sorted_blocks = self._by_block
+        parts = [order[np.searchsorted(sorted_blocks, b, "left"):
+                       np.searchsorted(sorted_blocks, b, "right")] for b in blocks]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def events_at(self, address_id: str | None) -> np.ndarray:
         """Rows of ``events`` geocoded to ``address_id`` (grouped once, on first use)."""

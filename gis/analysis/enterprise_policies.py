@@ -179,7 +179,9 @@ def condition_masks(snap: Snapshot, policy: Policy, day: int,
         sp = snap.spaces
         m = sp.valid_at(day) & np.isin(sp["space_type"], list(policy.space_types))
         holders = {b for b in sp["building_id"][m] if b}
-        out["space_types"] = np.isin(e["building_id"][sel], list(holders))
+        out["space_types"] = np.array([b in holders for b in e["building_id"][sel]],
+                                      dtype=bool) if len(sel) < 64 else np.isin(
+            e["building_id"][sel], list(holders))
     return out
 
 

@@ -132,7 +132,8 @@ def headcount_gap(employees: float | None, headcount: float | None,
 
 def policy_matches(snap: Snapshot, table: PolicyTable, row: int, day: int) -> list[dict[str, Any]]:
     """Every policy with, per condition, whether enterprise ``row`` meets it."""
-    active = bool(snap.enterprises.valid_at(day)[row])
+    e = snap.enterprises
+    active = bool(e.vf[row] <= day < e.vt[row])
     out = []
     for p in table.policies:
         masks = condition_masks(snap, p, day, np.array([row], dtype=np.int64))
@@ -256,10 +257,8 @@ def _events_at(store: Store, snap: Snapshot, address_id: str | None, day: int,
 def _neighbourhood(snap: Snapshot, row: int, day: int) -> dict[str, Any]:
     """Enterprises in the H3 ring around this one: same industry, competitors, suppliers."""
     e = snap.enterprises
-    ring = snap.ring(int(e["block"][row]))
-    m = e.valid_at(day) & np.isin(e["block"], ring)
-    m[row] = False
-    near = np.flatnonzero(m)
+    near = snap.rows_in_blocks(snap.ring(int(e["block"][row])))
+    near = near[(e.vf[near] <= day) & (day < e.vt[near]) & (near != row)]
     ind = str(e["industry"][row])
     same = near[e["industry"][near] == ind]
     x0, y0 = to_metric(np.array([e["lon"][row]]), np.array([e["lat"][row]]))
