@@ -107,6 +107,27 @@ class Snapshot:
     _rings: dict[int, list[int]] = field(default_factory=dict)
     _events_at: dict[str, np.ndarray] | None = None
     _by_block: tuple[Ints, Ints] | None = None
+    _building: dict[str, dict[str, Any]] | None = None
+    _space_rows: dict[str, Ints] | None = None
+
+    def building(self, bid: Any) -> dict[str, Any] | None:
+        """One building's attributes as a plain dict (missing values None), or None.
+
+        Plain dicts, built once: a pandas row lookup costs tens of microseconds, and
+        matching looks up every candidate's building."""
+        if self._building is None:
+            recs = self.buildings.astype(object).where(self.buildings.notna(), None)
+            self._building = {str(k): {str(c): v for c, v in r.items()} for k, r in
+                               zip(recs.index, recs.to_dict("records"), strict=True)}
+        return self._building.get(str(bid)) if bid is not None else None
+
+    def space_rows(self, bid: Any) -> Ints:
+        """Rows of ``spaces`` (every version) in building ``bid``."""
+        if self._space_rows is None:
+            ids = pd.Series(self.spaces["building_id"])
+            self._space_rows = {str(k): np.asarray(v, dtype=np.int64)
+                                for k, v in ids.groupby(ids).indices.items()}
+        return self._space_rows.get(str(bid), np.zeros(0, dtype=np.int64))
 
     def rows_in_blocks(self, blocks: list[int]) -> Ints:
         """Enterprise rows in any of ``blocks`` (res 9), by binary search over a sorted

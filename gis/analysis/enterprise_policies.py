@@ -145,6 +145,15 @@ def policy_table(path: str | Path | None = None) -> PolicyTable:
 Mask = npt.NDArray[np.bool_]
 
 
+def _isin(values: np.ndarray, options: Any) -> Mask:
+    """``np.isin`` for many rows; a set lookup for a few (the portrait asks one row, and
+    ``np.isin`` on object arrays costs about a millisecond whatever the size)."""
+    if len(values) < 64:
+        opts = set(options)
+        return np.array([v in opts for v in values], dtype=bool)
+    return np.asarray(np.isin(values, list(options)), dtype=bool)
+
+
 def condition_masks(snap: Snapshot, policy: Policy, day: int,
                     rows: npt.NDArray[np.int64] | None = None) -> dict[str, Mask]:
     """Per condition of ``policy``, which enterprises (``rows``, default all) meet it."""
@@ -157,7 +166,7 @@ def condition_masks(snap: Snapshot, policy: Policy, day: int,
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(emp > 0, ss / emp, np.nan)
     if policy.industries is not None:
-        out["industries"] = np.isin(e["industry"][sel], list(policy.industries))
+        out["industries"] = _isin(e["industry"][sel], policy.industries)
     for name, arr, op in (("min_employees", emp, np.greater_equal),
                           ("max_employees", emp, np.less_equal),
                           ("min_headcount", ss, np.greater_equal),
@@ -170,18 +179,16 @@ def condition_masks(snap: Snapshot, policy: Policy, day: int,
             with np.errstate(invalid="ignore"):
                 out[name] = np.asarray(op(arr, value), dtype=bool)  # NaN → False
     if policy.tax_bands is not None:
-        out["tax_bands"] = np.isin(e["tax_band"][sel], list(policy.tax_bands))
+        out["tax_bands"] = _isin(e["tax_band"][sel], policy.tax_bands)
     if policy.subdistricts is not None:
-        out["subdistricts"] = np.isin(e["subdistrict_code"][sel], list(policy.subdistricts))
+        out["subdistricts"] = _isin(e["subdistrict_code"][sel], policy.subdistricts)
     if policy.min_years is not None:
         out["min_years"] = (day - e.vf[sel]) >= policy.min_years * 365.25
     if policy.space_types is not None:
         sp = snap.spaces
         m = sp.valid_at(day) & np.isin(sp["space_type"], list(policy.space_types))
         holders = {b for b in sp["building_id"][m] if b}
-        out["space_types"] = np.array([b in holders for b in e["building_id"][sel]],
-                                      dtype=bool) if len(sel) < 64 else np.isin(
-            e["building_id"][sel], list(holders))
+        out["space_types"] = _isin(e["building_id"][sel], holders)
     return out
 
 

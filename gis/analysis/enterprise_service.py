@@ -170,8 +170,7 @@ def enterprise_portrait(store: Store, enterprise_id: str, table: PolicyTable, *,
     status, hist = _history(vf, vt, day)
     emp, ss = _num(rec.get("employees")), _num(rec.get("ss"))
     bid = rec.get("building_id") if isinstance(rec.get("building_id"), str) else None
-    b = snap.buildings
-    binfo = b.loc[bid] if bid is not None and bid in b.index else None
+    binfo = snap.building(bid)
     building = None if binfo is None else {
         "id": bid, "name": _clean(binfo["name"]), "use": _clean(binfo["use"]),
         "floors": _int(binfo["floors"]), "year_built": _int(binfo["year_built"]),
@@ -210,7 +209,7 @@ def spaces_in_building(snap: Snapshot, bid: str | None, day: int) -> list[dict[s
     if bid is None:
         return []
     sp = snap.spaces
-    rows = np.flatnonzero(sp["building_id"] == bid)
+    rows = snap.space_rows(bid)
     out = []
     for sid in dict.fromkeys(sp["id"][rows].tolist()):
         r = rows[sp["id"][rows] == sid]
@@ -235,8 +234,8 @@ def _events_at(store: Store, snap: Snapshot, address_id: str | None, day: int,
     src = ev["source"][rows]
     out: dict[str, Any] = {
         "window": f"{_iso(day - WINDOW_DAYS + 1)}/{_iso(day)}", "total": len(rows),
-        "complaints": int(np.isin(src, COMPLAINT_SOURCES).sum()),
-        "inspections": int(np.isin(src, INSPECTION_SOURCES).sum()),
+        "complaints": sum(x in COMPLAINT_SOURCES for x in src),
+        "inspections": sum(x in INSPECTION_SOURCES for x in src),
         "by_category": {str(k): int(v) for k, v in
                         pd.Series(ev["category"][rows]).value_counts().sort_index().items()},
         "items": []}

@@ -184,6 +184,10 @@ def _area_geometry(snap: Snapshot, area: dict[str, Any]) -> BaseGeometry:
     return geom
 
 
+def _float(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) else math.nan
+
+
 def _clip01(x: float) -> float:
     return float(min(1.0, max(0.0, x)))
 
@@ -227,13 +231,11 @@ def match_spaces(store: Store, demand: Demand | dict[str, Any]) -> MatchResult:
         notes.append(f"vacancy and rent after {_iso(snap.last_start)} are those of the last "
                      "reported quarter")
     idx = np.flatnonzero(mask & (sp["vacant_m2"] > 0))
-    b = snap.buildings
     counts = snap.industry_counts(day, industry) if industry else {}
 
     def bval(bid: Any, col: str) -> float:
-        if bid is None or bid not in b.index:
-            return math.nan
-        value = b.at[bid, col]
+        info = snap.building(bid)
+        value = None if info is None else info.get(col)
         return float(value) if isinstance(value, int | float) else math.nan
 
     def need_ok(i: int) -> bool:
@@ -244,7 +246,8 @@ def match_spaces(store: Store, demand: Demand | dict[str, Any]) -> MatchResult:
                 < NEAR_SIMILAR_MIN:
             return False
         if "ground_floor" in d.needs:
-            use = b.at[bid, "use"] if bid in b.index else None
+            info = snap.building(bid)
+            use = None if info is None else info.get("use")
             if use != "industrial" or not bval(bid, "floors") <= GROUND_FLOOR_MAX_FLOORS:
                 return False
         return True
@@ -273,11 +276,12 @@ def match_spaces(store: Store, demand: Demand | dict[str, Any]) -> MatchResult:
 
 def _combine(snap: Snapshot, idx: np.ndarray, lo: float) -> list[list[int]]:
     """Units of one building or park (estate) whose vacant areas together reach ``lo``."""
-    sp, b = snap.spaces, snap.buildings
+    sp = snap.spaces
     by: dict[str, list[int]] = {}
     for i in idx.tolist():
         bid = sp["building_id"][i]
-        estate = b.at[bid, "estate"] if bid is not None and bid in b.index else None
+        info = snap.building(bid)
+        estate = None if info is None else info.get("estate")
         key = f"estate:{estate!s}" if estate else f"building:{bid!s}"
         by.setdefault(key, []).append(int(i))
     out = []
@@ -295,7 +299,7 @@ def _combine(snap: Snapshot, idx: np.ndarray, lo: float) -> list[list[int]]:
 
 def _candidate(snap: Snapshot, rows: list[int], d: Demand, day: int, counts: dict[int, int],
                industry: str | None, combined: bool) -> Candidate:
-    sp, b = snap.spaces, snap.buildings
+    sp = snap.spaces
     lo, hi = d.area_m2
     vac = np.array([float(sp["vacant_m2"][i]) for i in rows])
     area = float(sum(float(sp["area_m2"][i]) for i in rows))
@@ -303,7 +307,7 @@ def _candidate(snap: Snapshot, rows: list[int], d: Demand, day: int, counts: dic
     rent = float(np.average([float(sp["rent"][i]) for i in rows], weights=vac))
     first = rows[0]
     bid = sp["building_id"][first]
-    binfo = b.loc[bid] if bid is not None and bid in b.index else None
+    binfo = snap.building(bid)
     parts: dict[str, float | None] = {}
     why: list[str] = []
     fit = 1.0 if vacant <= hi else hi / vacant
@@ -322,13 +326,13 @@ def _candidate(snap: Snapshot, rows: list[int], d: Demand, day: int, counts: dic
         why.append(f"{near} enterprises of industry {industry} in the surrounding blocks")
     else:
         parts["cluster"] = None
-    art = float(binfo["arterial_m"]) if binfo is not None else math.nan
+    art = _float(None if binfo is None else binfo.get("arterial_m"))
     if math.isfinite(art):
         parts["accessibility"] = round(_clip01(1.0 - (art - 100.0) / 1400.0), 3)
         why.append(f"{art:.0f} m to the nearest arterial road")
     else:
         parts["accessibility"] = None
-    yb = float(binfo["year_built"]) if binfo is not None else math.nan
+    yb = _float(None if binfo is None else binfo.get("year_built"))
     if math.isfinite(yb):
         age = max(0.0, int(_iso(day)[:4]) - yb)
         parts["building_age"] = round(_clip01(1.0 - age / 50.0), 3)
