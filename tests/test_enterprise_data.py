@@ -27,7 +27,7 @@ Events at B1's address point: V1 complaint (noise) 2025-06-01, V2 inspection (fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,7 +37,7 @@ import shapely
 from gis.analysis.enterprise_data import snapshot
 from gis.store.base import Store
 from gis.store.gpkg import GeoPackageStore
-from tests.conftest import EAST, WEST, community_frame
+from tests.conftest import community_frame
 
 DISTRICT = shapely.box(114.095, 22.545, 114.125, 22.565)
 POINTS = {"B1": (114.1020, 22.5510), "B2": (114.1050, 22.5590), "B3": (114.1150, 22.5520),
@@ -45,7 +45,7 @@ POINTS = {"B1": (114.1020, 22.5510), "B2": (114.1050, 22.5590), "B3": (114.1150,
 FIRST = "2025-10-01"
 
 
-def gdf(rows: list[dict], geoms: list[shapely.Geometry]) -> gpd.GeoDataFrame:
+def gdf(rows: list[dict], geoms: Sequence[shapely.Geometry]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
 
 
@@ -68,7 +68,8 @@ def fill(s: Store) -> None:
                                "valid_from": vf}], [shapely.MultiPolygon([DISTRICT])]))
     s.ingest("subdistrict", gdf([{"id": "SD1", "code": "440303003", "name": "东门街道",
                                   "valid_from": vf}],
-                                [shapely.MultiPolygon([shapely.union(WEST, EAST)])]))
+                                [shapely.MultiPolygon([shapely.box(114.10, 22.55, 114.12,
+                                                                   22.56)])]))
     s.ingest("community", community_frame())
     s.ingest("road", gdf([{"id": "R1", "name": "深南东路", "road_class": "arterial",
                            "valid_from": vf}],
