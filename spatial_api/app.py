@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from address import AddressService
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
+from spatial_api.enterprise_routes import enterprise_router, space_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
@@ -30,12 +31,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # pygeoapi reads its configuration when imported: generate it now (from the
     # layer catalog), before anything imports pygeoapi.
     ogc_runtime = ogc.make_runtime(settings.base_url, settings.data_dir)
+    # The policy table is validated now: a broken config/policies.yaml stops start-up.
+    from gis.analysis.enterprise_policies import policy_table
+
+    policy_table()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
         app.state.address = AddressService.from_store(app.state.store)
         ogc.start(ogc_runtime, app.state.store)
+        from gis.analysis.enterprise_data import warm_in_background
+
+        warm_in_background(app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
                                       settings.data_dir, build_packs=settings.packs_on_start)
         try:
@@ -57,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ogc.mount_ogc(app, ogc_runtime)
     app.include_router(tile_router())
     app.include_router(address_router(), prefix="/address")
+    app.include_router(enterprise_router())
+    app.include_router(space_router())
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis.analysis.enterprise_policies import PolicyConfigError, UnknownPolicy
 from gis.errors import (
     CoreError,
     EntityNotFound,
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (EntityNotFound, 404, "NotFound"),
     (UnknownKind, 404, "NotFound"),
+    (UnknownPolicy, 404, "NotFound"),
+    (PolicyConfigError, 500, "ServerError"),
     (InvalidGeometry, 400, "InvalidParameterValue"),
     (InvalidQuery, 400, "InvalidParameterValue"),
     (IngestError, 422, "InvalidInput"),

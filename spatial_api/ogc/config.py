@@ -94,15 +94,30 @@ def resource(layer: Layer, extent: Mapping[str, Any] | None = None,
     return res
 
 
-def processes() -> dict[str, Any]:
-    """Process resources."""
+#: Processes only some roles may see (others get 404, as for any hidden resource).
+PROCESS_ROLES: dict[str, frozenset[str]] = {
+    "enterprises-at-risk": frozenset({"admin", "enterprise"}),
+    "policy-eligible": frozenset({"admin", "enterprise"}),
+}
+
+
+def processes(role: str | None = None) -> dict[str, Any]:
+    """Process resources (those ``role`` may run; every one when ``role`` is None)."""
     mod = "spatial_api.ogc.processes"
-    return {
+    out: dict[str, Any] = {
         "block-portrait": {"type": "process",
                            "processor": {"name": f"{mod}.BlockPortraitProcessor"}},
         "renewal-impact": {"type": "process",
                            "processor": {"name": f"{mod}.RenewalImpactProcessor"}},
+        "space-match": {"type": "process",
+                        "processor": {"name": f"{mod}.SpaceMatchProcessor"}},
+        "enterprises-at-risk": {"type": "process",
+                                "processor": {"name": f"{mod}.EnterprisesAtRiskProcessor"}},
+        "policy-eligible": {"type": "process",
+                            "processor": {"name": f"{mod}.PolicyEligibleProcessor"}},
     }
+    return {k: v for k, v in out.items()
+            if role is None or role == "admin" or role in PROCESS_ROLES.get(k, {role})}
 
 
 def pygeoapi_config(
@@ -114,12 +129,13 @@ def pygeoapi_config(
     max_items: int = 10_000,
     default_items: int = 10,
     with_processes: bool = True,
+    role: str | None = None,
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration for ``layers`` (``base_url`` ends with ``/ogc``)."""
     extents = extents or {}
     resources: dict[str, Any] = {lyr.id: resource(lyr, extents.get(lyr.id)) for lyr in layers}
     if with_processes:
-        resources.update(processes())
+        resources.update(processes(role))
     return {
         "server": {
             "bind": {"host": "127.0.0.1", "port": 5000},

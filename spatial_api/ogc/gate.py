@@ -157,7 +157,7 @@ def role_api(runtime: OgcRuntime, principal: Principal) -> Any:
         cfg = pygeoapi_config(layers, base_url=runtime.base_url,
                               output_dir=str(runtime.run_dir / "jobs"),
                               extents=runtime.extents, max_items=runtime.max_items,
-                              default_items=runtime.default_items)
+                              default_items=runtime.default_items, role=principal.role)
         api = API(cfg, None)
         runtime.apis[principal.role] = api
     return api

@@ -163,3 +163,195 @@ class RenewalImpactProcessor(BaseProcessor):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "<RenewalImpactProcessor>"
+
+
+# ---------------------------------------------------------------------------
+# enterprise service (docs/enterprise.md): space matching and the service lists
+
+SPACE_MATCH_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "space-match",
+    "title": {"en": "Space matching", "zh": "产业空间匹配"},
+    "description": {"en": "Industrial spaces ranked for a demand (area range, use, maximum "
+                          "rent, place, move-in date, needs), each with its score and the "
+                          "score's parts (area fit, rent, vacancy at the move-in date, "
+                          "same-industry cluster, accessibility, building age). Units of one "
+                          "building or park are combined only when no single unit fits."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["industrial space", "招商引资", "matching"],
+    "links": [],
+    "inputs": {
+        "area_m2": {"title": "Area range (m²)", "schema": {
+            "type": "array", "items": {"type": "number", "exclusiveMinimum": 0},
+            "minItems": 2, "maxItems": 2}, "minOccurs": 1, "maxOccurs": 1},
+        "use": {"title": "Use", "schema": {"type": "string",
+                                           "enum": ["研发", "办公", "生产", "仓储", "商业"]},
+                "minOccurs": 1, "maxOccurs": 1},
+        "max_rent": {"title": "Maximum rent (CNY/m²/month)",
+                     "schema": {"type": "number", "exclusiveMinimum": 0},
+                     "minOccurs": 1, "maxOccurs": 1},
+        "subdistricts": {"title": "Preferred subdistricts (codes)",
+                         "schema": {"type": "array", "items": {"type": "string"}},
+                         "minOccurs": 0, "maxOccurs": 1},
+        "area": {"title": "Drawn area", "description": "GeoJSON Polygon/MultiPolygon (WGS84)",
+                 "schema": {"type": "object"}, "minOccurs": 0, "maxOccurs": 1},
+        "move_in": {"title": "Move-in date", "schema": {"type": "string", "format": "date"},
+                    "minOccurs": 0, "maxOccurs": 1},
+        "needs": {"title": "Needs", "schema": {"type": "array", "items": {
+            "type": "string", "enum": ["near_arterial", "near_similar", "ground_floor"]}},
+            "minOccurs": 0, "maxOccurs": 1},
+        "enterprise_id": {"title": "Enterprise", "schema": {"type": "string"},
+                          "minOccurs": 0, "maxOccurs": 1},
+        "industry": {"title": "Industry (GB/T 4754 section)", "schema": {"type": "string"},
+                     "minOccurs": 0, "maxOccurs": 1},
+        "limit": {"title": "Candidates", "schema": {"type": "integer", "minimum": 1,
+                                                    "maximum": 200, "default": 20},
+                  "minOccurs": 0, "maxOccurs": 1},
+    },
+    "outputs": {"candidates": {"title": "Ranked candidates", "schema": {
+        "type": "object", "contentMediaType": "application/json"}}},
+    "example": {"inputs": {"area_m2": [300, 1500], "use": "研发", "max_rent": 120,
+                           "move_in": "2026-03-01", "industry": "I"}},
+}
+
+
+class SpaceMatchProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``space-match`` (gis.analysis.space_match)."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, SPACE_MATCH_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """Match the demand against the spaces at its move-in date."""
+        from gis.analysis.space_match import match_spaces, parse_demand
+
+        ctx = _ctx()
+        try:
+            result = match_spaces(ctx.runtime.require_store(), parse_demand(data))
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        return "application/json", result.as_dict()
+
+    def __repr__(self) -> str:
+        return "<SpaceMatchProcessor>"
+
+
+class ProcessHidden(ProcessorExecuteError):  # type: ignore[misc]
+    """A process the caller's role may not run: 404, as for an unknown process."""
+
+    http_status_code = HTTPStatus.NOT_FOUND
+    ogc_exception_code = "NoSuchProcess"
+
+
+#: Roles that may run the enterprise-service lists (as spatial_api/enterprise_routes.py).
+ENTERPRISE_ROLES = ("admin", "enterprise")
+
+
+def _enterprise_ctx() -> RequestContext:
+    ctx = _ctx()
+    if ctx.principal.role not in ENTERPRISE_ROLES:
+        raise ProcessHidden(user_msg="no such process")
+    return ctx
+
+
+def _int_input(data: dict[str, Any], key: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise InvalidQuery(f"{key} must be an integer")
+    return int(value)
+
+
+_LIMIT = {"title": "Limit", "schema": {"type": "integer", "minimum": 1, "maximum": 100000,
+                                       "default": 1000}, "minOccurs": 0, "maxOccurs": 1}
+
+AT_RISK_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "enterprises-at-risk",
+    "title": {"en": "Enterprises at risk of leaving", "zh": "外迁风险企业"},
+    "description": {"en": "Active enterprises with a risk score (0-100) from rising vacancy in "
+                          "their building, their headcount gap and complaints at their "
+                          "address in the last 12 months, as GeoJSON points, highest risk "
+                          "first. Roles admin and enterprise only."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["enterprise", "稳商", "risk"],
+    "links": [],
+    "inputs": {"as_of": _AS_OF,
+               "min_score": {"title": "Minimum risk", "schema": {
+                   "type": "number", "minimum": 0, "maximum": 100, "default": 40},
+                   "minOccurs": 0, "maxOccurs": 1},
+               "limit": _LIMIT},
+    "outputs": {"enterprises": {"title": "Enterprises at risk", "schema": {
+        "type": "object", "contentMediaType": "application/geo+json"}}},
+    "example": {"inputs": {"as_of": "2025-06-30", "min_score": 40}},
+}
+
+ELIGIBLE_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "policy-eligible",
+    "title": {"en": "Enterprises eligible for a policy", "zh": "政策匹配企业"},
+    "description": {"en": "Active enterprises meeting every condition of one policy of the "
+                          "policy table (config/policies.yaml), as GeoJSON points. Roles admin "
+                          "and enterprise only."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["enterprise", "policy", "精准政策匹配"],
+    "links": [],
+    "inputs": {"policy": {"title": "Policy id", "schema": {"type": "string"},
+                          "minOccurs": 1, "maxOccurs": 1},
+               "as_of": _AS_OF, "limit": _LIMIT},
+    "outputs": {"enterprises": {"title": "Eligible enterprises", "schema": {
+        "type": "object", "contentMediaType": "application/geo+json"}}},
+    "example": {"inputs": {"policy": "job-stabilisation", "as_of": "2025-06-30"}},
+}
+
+
+class EnterprisesAtRiskProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``enterprises-at-risk``."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, AT_RISK_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """The at-risk list at ``as_of``."""
+        from gis.analysis.enterprise_policies import policy_table
+        from gis.analysis.enterprise_service import enterprises_at_risk
+
+        ctx = _enterprise_ctx()
+        try:
+            min_score = _number(data, "min_score")
+            result = enterprises_at_risk(
+                ctx.runtime.require_store(), policy_table(), as_of=data.get("as_of"),
+                min_score=40.0 if min_score is None else min_score,
+                limit=_int_input(data, "limit", 1000))
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        return "application/json", result
+
+    def __repr__(self) -> str:
+        return "<EnterprisesAtRiskProcessor>"
+
+
+class PolicyEligibleProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``policy-eligible``."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, ELIGIBLE_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """Enterprises eligible for the policy at ``as_of``."""
+        from gis.analysis.enterprise_policies import policy_table
+        from gis.analysis.enterprise_service import policy_eligible
+
+        ctx = _enterprise_ctx()
+        try:
+            pid = data.get("policy")
+            if not isinstance(pid, str):
+                raise InvalidQuery("input 'policy' (a policy id) is required")
+            result = policy_eligible(ctx.runtime.require_store(), policy_table().get(pid),
+                                     as_of=data.get("as_of"),
+                                     limit=_int_input(data, "limit", 1000))
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        return "application/json", result
+
+    def __repr__(self) -> str:
+        return "<PolicyEligibleProcessor>"

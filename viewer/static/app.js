@@ -457,7 +457,8 @@ async function loadIndustry() {
   if ($('ind-use').value) p.set('use', $('ind-use').value);
   if ($('ind-rent').value) p.set('max_rent', $('ind-rent').value);
   if (state.asOf) p.set('as_of', state.asOf);
-  const fc = await (await api(`/viewer/api/industrial?${p}`)).json();
+  const raw = await (await api(`/viewer/api/industrial?${p}`)).json();
+  const fc = state.industryFilter ? state.industryFilter(raw) : raw;  // js/industry.js (type filter)
   const sel = $('ind-use');
   if (sel.options.length <= 1) for (const u of fc.uses) sel.add(new Option(u, u));
   map.getSource('industry').setData(fc);
@@ -610,7 +611,7 @@ async function init() {
 
 function refreshAll() { loadBlocks(); if (document.querySelector('.tabs button.active').dataset.tab === 'events') loadEvents(); }
 
-window.onemap = { map, state, openPortrait, finishDraw, goTo, loadBlocks, loadLayers };
+window.onemap = { map, state, openPortrait, finishDraw, goTo, loadBlocks, loadLayers, loadIndustry, api, t, toast };
 window.onemapReady = new Promise((resolve, reject) => {
   map.on('load', () => { init().then(resolve, reject); });
 });
