@@ -401,7 +401,6 @@ def test_moves(persons, houses):
     assert (vt[has_end] > vf[has_end]).all()
     assert (vt[has_end] <= "2025-12-31").all()
     assert vf.between("1995-01-01", "2025-12-31").all()
-    n = len(persons)
     moved_in = (vf >= "2019-01-01").mean()
     moved_out = has_end.mean()
     assert 0.10 < moved_in < 0.26
