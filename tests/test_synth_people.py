@@ -116,8 +116,8 @@ def fake_geography(n_buildings: int = 60, seed: int = 0) -> dict[str, gpd.GeoDat
     nlat = int(side * c / step)
     cells = np.array([(i, j) for i in range(1, nlat) for j in range(1, nlat)
                       if i % 20 not in (0, 1) and j % 20 not in (0, 1)])
-    cx = x0 + cells[:, 0] * step
-    cells = cells[np.abs(cx - mid) > 0.0008]
+    lon = x0 + cells[:, 0] * step
+    cells = cells[np.abs(lon - mid) > 0.0008]
     pick = np.sort(rng.choice(len(cells), size=n_buildings, replace=False))
     cells = cells[pick]
     bx = x0 + cells[:, 0] * step
@@ -195,7 +195,7 @@ def assert_schema(frame: pd.DataFrame, kind: str) -> None:
         else:
             assert pd.api.types.is_string_dtype(s.dtype) or s.dtype == object, col.name
             vals = s.dropna()
-            assert vals.map(type).eq(str).all(), col.name
+            assert vals.map(lambda v: isinstance(v, str)).all(), col.name
             if col.type == ColType.DATE:
                 assert vals.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all(), col.name
             if col.type == ColType.DATETIME:
