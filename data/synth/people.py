@@ -39,9 +39,9 @@ STAGE_HOUSES = 1101
 STAGE_PERSONS = 1102
 STAGE_MOVERS = 1103
 
-#: Dwellings in the district at scale 1.0: ≈ 8.5 % stand empty on the census day
-#: (≈ 438,000 households of 2.61 persons), room for the households that move in
-#: while others move out (see :func:`build_persons`).
+#: Dwellings in the district at scale 1.0 (some built only after 2020) for the
+#: census day's ≈ 438,000 households of 2.61 persons: the empty ones are room for
+#: the households that move in while others move out (see :func:`build_persons`).
 DWELLINGS_AT_SCALE_1 = 480_000
 #: Office and shop units at scale 1.0.
 WORK_UNITS_AT_SCALE_1 = 60_000
