@@ -37,9 +37,12 @@ from gis.model import SCHEMAS, ColType
 #: Stage constants: each generator draws from ``default_rng([seed, STAGE])``.
 STAGE_HOUSES = 1101
 STAGE_PERSONS = 1102
+STAGE_MOVERS = 1103
 
-#: Dwellings in the district at scale 1.0 (≈ census households x 1.2).
-DWELLINGS_AT_SCALE_1 = 450_000
+#: Dwellings in the district at scale 1.0 (some built only after 2020) for the
+#: census day's ≈ 438,000 households of 2.61 persons: the empty ones are room for
+#: the households that move in while others move out (see :func:`build_persons`).
+DWELLINGS_AT_SCALE_1 = 480_000
 #: Office and shop units at scale 1.0.
 WORK_UNITS_AT_SCALE_1 = 60_000
 
@@ -262,7 +265,7 @@ def build_houses(buildings: gpd.GeoDataFrame, seed: int, scale: float) -> gpd.Ge
 
     Residential and mixed buildings get dwellings: floors x units per floor
     (from the footprint), scaled so the district holds about
-    ``450,000 x scale`` of them; mixed buildings keep their lowest 1-3 floors
+    ``480,000 x scale`` of them; mixed buildings keep their lowest 1-3 floors
     for shops. Office, commercial, mixed and industrial buildings get about
     ``60,000 x scale`` office and shop units, in proportion to their floor
     area. Units are numbered per building: ``unit`` (单元, dwellings only),
@@ -423,15 +426,19 @@ _ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 # Household sizes 1..7 (census: 30.4 % one-person households, mean size 2.61).
 _HH_SIZE_TAIL = np.array([0.30, 0.32, 0.21, 0.10, 0.045, 0.025])
 
-#: Share of households that move in during 2019-2025, and weights of the years
-#: 2019..2025 (front-loaded so the population on the census day stays near the census).
-MOVE_IN_SHARE = 0.16
-_MOVE_IN_YEARS = np.array([0.34, 0.30, 0.09, 0.06, 0.08, 0.07, 0.06])
-#: Share of households that move out during 2019-2025, and weights of the years.
-MOVE_OUT_SHARE = 0.15
-_MOVE_OUT_YEARS = np.array([0.05, 0.06, 0.16, 0.17, 0.20, 0.20, 0.16])
+#: Share of the households that leave their dwelling in a year (≈ 16 % over 2019-2025).
+#: As many people move in: every departure is matched by arrivals (see
+#: :func:`build_persons`), so the resident total stays near the census.
+MOVE_RATE = 0.023
 #: Share of households whose members are registered residents (户籍).
 REGISTERED_SHARE = 0.5
+#: A dwelling stays empty for at least this many days between two households ...
+_GAP_MIN = 7
+#: ... plus an exponential wait of this mean (days).
+_GAP_MEAN = 30.0
+#: Age of an in-moving household's head on arrival: weights of the 5-year bands
+#: 20-24 .. 60-64 (working-age heavy, as in Shenzhen's migration statistics).
+_IN_HEAD_AGE = np.array([0.17, 0.26, 0.22, 0.13, 0.08, 0.05, 0.04, 0.03, 0.02])
 
 
 def id_check_char(digits17: np.ndarray) -> np.ndarray:
@@ -466,15 +473,6 @@ def _household_size_probs(census: Census) -> np.ndarray:
     return np.concatenate([[p1], (1 - p1) * w / w.sum()])
 
 
-def _year_days(years: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniform random day within each given year."""
-    start = np.array([f"{int(y)}-01-01" for y in range(1990, 2031)], dtype="datetime64[D]")
-    start_days = start.astype(np.int64)
-    k = years - 1990
-    length = start_days[k + 1] - start_days[k]
-    return start_days[k] + np.floor(rng.random(len(years)) * length).astype(np.int64)
-
-
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """``(n, width)`` decimal digits of non-negative integers (most significant first)."""
     pw = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
@@ -487,39 +485,22 @@ def _bytes_to_str(mat: np.ndarray) -> np.ndarray:
     return mat.view(f"S{mat.shape[1]}").ravel().astype(f"U{mat.shape[1]}")
 
 
-def build_persons(
-    houses: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, census: Census, seed: int,
-    scale: float,
-) -> gpd.GeoDataFrame:
-    """The resident population (kind ``person``): ``round(census.total x scale)`` rows.
+def _census_people(
+    census: Census, n: int, rng: np.random.Generator, *, exact: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sex, birth day and census age band (lowest age) of ``n`` persons.
 
-    Sex and age follow the census bands (birth dates uniform inside each band
-    at the census day 2020-11-01). Persons live in households (mean size
-    ≈ 2.61, 30 % one-person, the first member an adult) placed in dwelling
-    houses; a person's point, building, address id and admin codes are the
-    house's. Names are synthetic; ``id_number`` has a deliberately wrong check
-    character; ``phone`` starts with :data:`PHONE_PREFIX` (persons aged 12 and
-    over, else null). ``valid_from`` is the move-in date (1995-2018 for most,
-    2019-2025 for ~16 % of households, never before birth nor before the
-    house exists) and ``valid_to`` the move-out date (2019-2025 for ~15 % of
-    households, never after the house's end), else null.
-
-    ``buildings`` is only used to check that every house's building exists.
+    With ``exact`` the census cells (band x sex) get a largest-remainder share
+    of ``n`` (exact up to one person per cell), else each person draws a cell
+    with the census' probabilities. Birth dates are uniform inside the band at
+    the census day (the open 85+ band thins out with age).
     """
-    rng = rng_for(seed, STAGE_PERSONS)
-    n = round(census.total * scale)
-    h = houses.reset_index(drop=True)
-    if "id" in buildings.columns:
-        known = pd.Index(buildings["id"].to_numpy(dtype=object))
-        if not pd.Index(h["building_id"].to_numpy(dtype=object)).isin(known).all():
-            raise ValueError("houses refer to buildings that are not in `buildings`")
-
-    start, end = day_number(DEMO_START), day_number(DEMO_END)
-
-    # --- sex and age: largest-remainder allocation over the census cells ----------
     bands = census.bands
-    cell_counts = allocate(n, np.array([[bd.male, bd.female] for bd in bands]).ravel())
-    cell = np.repeat(np.arange(len(cell_counts)), cell_counts)
+    weights = np.array([[bd.male, bd.female] for bd in bands], dtype=np.float64).ravel()
+    if exact:
+        cell = np.repeat(np.arange(len(weights)), allocate(n, weights))
+    else:
+        cell = rng.choice(len(weights), size=n, p=weights / weights.sum())
     band = cell // 2
     male = (cell % 2) == 0
     lo_age = np.array([bd.lo for bd in bands])[band]
@@ -529,23 +510,30 @@ def build_persons(
     upper = last_birth[lo_age]  # born on this day: exactly lo years old on census day
     lower = last_birth[hi_age + 1] + 1
     u = rng.random(n)
-    u = np.where(hi_age >= 100, u * u, u)  # the open 85+ band thins out with age
+    u = np.where(hi_age >= 100, u * u, u)
     birth = upper - np.floor(u * (upper - lower + 1)).astype(np.int64)
-    birth = np.maximum(birth, lower)
-    adult = lo_age >= 20
+    return male, np.maximum(birth, lower), lo_age
 
-    # --- households -----------------------------------------------------------------
-    probs = _household_size_probs(census)
-    n_h_guess = n + 16  # enough even if every household had one member
-    sizes = rng.choice(np.arange(1, 8), size=n_h_guess, p=probs)
+
+def _household_sizes(probs: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Household sizes drawn from ``probs`` (sizes 1..7) that add up to exactly ``total``."""
+    sizes = rng.choice(np.arange(1, 8), size=total + 16, p=probs)
     csum = np.cumsum(sizes)
-    n_hh = int(np.searchsorted(csum, n) + 1) if n > 0 else 0
+    n_hh = int(np.searchsorted(csum, total) + 1) if total > 0 else 0
     sizes = sizes[:n_hh].copy()
     if n_hh:
-        sizes[-1] -= int(csum[n_hh - 1] - n)
-    hh_start = np.cumsum(sizes) - sizes
+        sizes[-1] -= int(csum[n_hh - 1] - total)
+    return sizes
 
-    # Heads are adults (when there are enough); the other slots are filled at random.
+
+def _form_households(adult: np.ndarray, sizes: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Person in each household slot: an adult heads each household when there are enough.
+
+    Slots are households of ``sizes`` laid end to end; the result is a
+    permutation of the persons (``len(adult) == sizes.sum()``).
+    """
+    n, n_hh = len(adult), len(sizes)
     adults = np.flatnonzero(adult)
     rng.shuffle(adults)
     heads = adults[:n_hh]
@@ -559,60 +547,241 @@ def build_persons(
     rng.shuffle(rest)
     slot_person = np.empty(n, dtype=np.int64)
     head_slot = np.zeros(n, dtype=bool)
-    head_slot[hh_start] = True
+    head_slot[np.cumsum(sizes) - sizes] = True
     slot_person[head_slot] = heads
     slot_person[~head_slot] = rest
-    hh = np.repeat(np.arange(n_hh), sizes)  # household of each slot (= output row)
-    male, birth, lo_age = male[slot_person], birth[slot_person], lo_age[slot_person]
+    return slot_person
 
-    # --- houses ---------------------------------------------------------------------
+
+def _track(deficit: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Days on which households of ``sizes`` arrive so their running total tracks ``deficit``.
+
+    ``deficit[j]`` is the number of persons missing on day ``j`` (made
+    non-decreasing here). Household ``k`` arrives on the first day the deficit
+    reaches the persons before it plus half its own size, so arrivals never
+    lead or lag the deficit by more than half a household. Households that
+    are never needed get ``len(deficit)``.
+    """
+    d = np.maximum.accumulate(np.asarray(deficit, dtype=np.float64))
+    need = np.cumsum(sizes) - sizes / 2.0
+    return np.searchsorted(d, need, side="left")
+
+
+def _gaps(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Days a dwelling stays empty between two households."""
+    return _GAP_MIN + rng.exponential(_GAP_MEAN, n).astype(np.int64)
+
+
+def _in_movers(sizes: np.ndarray, arrival: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sex and birth day of the members of in-moving households (working-age heavy).
+
+    The head (first member) is 20-64 on arrival, mostly 20-39 (:data:`_IN_HEAD_AGE`);
+    the second member is a partner of about the same age, mostly of the other
+    sex; further members are children (0-17, younger than the head by 20
+    years at least) or, in one case of five, an older relative.
+    """
+    n = int(sizes.sum())
+    hh = np.repeat(np.arange(len(sizes)), sizes)
+    rank = group_starts(hh)
+    band = rng.choice(len(_IN_HEAD_AGE), size=len(sizes), p=_IN_HEAD_AGE / _IN_HEAD_AGE.sum())
+    head_age = 20.0 + 5.0 * band + 5.0 * rng.random(len(sizes))
+    head_male = rng.random(len(sizes)) < 0.5
+    ha = head_age[hh]
+    partner = np.clip(ha + rng.normal(0.0, 3.0, n), 18.0, None)
+    child = rng.random(n) * np.clip(ha - 20.0, 0.0, 18.0)
+    relative = np.clip(ha + rng.uniform(-5.0, 30.0, n), 16.0, 95.0)
+    is_child = (ha >= 24.0) & (rng.random(n) < 0.8)
+    age = np.select([rank == 0, rank == 1, is_child], [ha, partner, child], relative)
+    male = np.where(rank == 0, head_male[hh],
+                    np.where(rank == 1, head_male[hh] ^ (rng.random(n) < 0.85),
+                             rng.random(n) < 0.5))
+    birth = arrival[hh] - np.floor(age * 365.25).astype(np.int64)
+    return male, birth
+
+
+def build_persons(
+    houses: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, census: Census, seed: int,
+    scale: float,
+) -> gpd.GeoDataFrame:
+    """The residents of 2019-2025 (kind ``person``), about the census figure on every day.
+
+    Three groups of households, laid out in this order:
+
+    - the census cohort: exactly ``round(census.total x scale)`` persons, all
+      resident on the census day 2020-11-01, whose sex and age follow the
+      census bands (birth dates uniform inside each band). Most moved in
+      during 1995-2018, some during 2019 up to the census day (into houses
+      completed since 2019 within months of completion); about
+      :data:`MOVE_RATE` of the households a year move out after the census
+      day, and all of them leave a house that is demolished;
+    - earlier residents: households present on 2019-01-01 that leave before
+      the census day, as the cohort's later arrivals and births come in;
+    - later in-movers: households arriving after the census day as the
+      cohort's households leave; working-age heavy (see :func:`_in_movers`).
+
+    Departures and arrivals are paired through the day-by-day deficit of
+    residents (:func:`_track`), so the resident total on any day of
+    2019-01-01 .. 2025-12-31 (and after: nobody moves then) stays within a
+    few households of the census figure. A dwelling holds one household at
+    a time (the cohort's households, with the rare shared dwelling when
+    there are more households than dwellings): an earlier resident leaves
+    a dwelling at least a week before the next household arrives, and an
+    in-mover arrives at least a week after the last one left.
+
+    Households have a mean size ≈ 2.61, 30 % one-person, the first member an
+    adult; a person's point, building, address id and admin codes are the
+    house's. Names are synthetic; ``id_number`` has a deliberately wrong
+    check character; ``phone`` starts with :data:`PHONE_PREFIX` (persons
+    aged 12 and over on the census day, else null). ``valid_from`` is the
+    move-in date (or the birth date), never before the house exists;
+    ``valid_to`` the move-out date, never after the house's end, else null.
+
+    ``buildings`` is only used to check that every house's building exists.
+    """
+    rng = rng_for(seed, STAGE_PERSONS)
+    n = round(census.total * scale)
+    h = houses.reset_index(drop=True)
+    if "id" in buildings.columns:
+        known = pd.Index(buildings["id"].to_numpy(dtype=object))
+        if not pd.Index(h["building_id"].to_numpy(dtype=object)).isin(known).all():
+            raise ValueError("houses refer to buildings that are not in `buildings`")
+
+    start, end = day_number(DEMO_START), day_number(DEMO_END)
+    census_day = day_number(CENSUS_DATE)
+    early_day = day_number("1995-01-01")
+    probs = _household_size_probs(census)
+
+    # === the census cohort ==========================================================
+    male, birth, lo_age = _census_people(census, n, rng, exact=True)
+    sizes = _household_sizes(probs, n, rng)
+    n_hh = len(sizes)
+    slot_person = _form_households(lo_age >= 20, sizes, rng)
+    hh = np.repeat(np.arange(n_hh), sizes)  # household of each slot (= output row)
+    male, birth = male[slot_person], birth[slot_person]
+
+    # Houses that stand on the census day (with a month's margin each side).
     h_vf, _ = parse_days(h["valid_from"])
     h_vt, _ = parse_days(h["valid_to"])
     h_vf = np.where(h_vf == NO_END, day_number("1990-01-01"), h_vf)
     dwelling = (h["use"].to_numpy(dtype=object) == "dwelling")
-    eligible = np.flatnonzero(
-        dwelling & (h_vf < day_number("2024-01-01"))
-        & (h_vt >= day_number("2021-01-01")) & (h_vt - h_vf >= 730))
+    eligible = np.flatnonzero(dwelling & (h_vf <= census_day - 30) & (h_vt > census_day + 30))
     if n_hh and len(eligible) == 0:
         raise ValueError("no dwelling house to place the households in")
-    hh_house = eligible[rng.permutation(len(eligible))[np.arange(n_hh) % max(len(eligible), 1)]]
+    # Houses completed since 2019 come last: a new estate fills over the years, and
+    # the dwellings still empty on the census day take in-movers after it.
+    shuffled = eligible[rng.permutation(len(eligible))]
+    shuffled = shuffled[np.argsort(h_vf[shuffled] >= start, kind="stable")]
+    hh_house = shuffled[np.arange(n_hh) % max(len(eligible), 1)]
     hvf, hvt = h_vf[hh_house], h_vt[hh_house]
 
-    # --- moves (per household) ------------------------------------------------------
-    # Households in houses built since 2019 or demolished by 2025 move anyway; the
-    # random moves of the others make up the rest of the target shares.
+    # Arrivals: 1995-2018, or between 2019-01-01 and the census day (the year's
+    # share of movers), or within months of the completion of a house built since.
     new_house = hvf >= start
-    gone_house = hvt <= end
-    share_new = float(new_house.mean()) if n_hh else 0.0
-    share_gone = float(gone_house.mean()) if n_hh else 0.0
-    p_in = max(0.0, (MOVE_IN_SHARE - share_new) / max(1.0 - share_new, 1e-9))
-    p_out = max(0.0, (MOVE_OUT_SHARE - share_gone) / max(1.0 - share_gone, 1e-9))
-    mover_in = rng.random(n_hh) < p_in
-    early = rng.integers(day_number("1995-01-01"), start, n_hh)
-    in_year = rng.choice(np.arange(2019, 2026), size=n_hh, p=_MOVE_IN_YEARS / _MOVE_IN_YEARS.sum())
-    hh_in = np.where(mover_in, _year_days(in_year, rng), early)
-    # Into a house that did not exist yet: move in within months of its completion.
-    hh_in = np.where(hh_in < hvf, hvf + rng.exponential(90.0, n_hh).astype(np.int64), hh_in)
-    # A household always arrives at least a month before the house's end.
-    late = hh_in >= hvt - 30
-    lo = np.maximum(hvf, day_number("1995-01-01"))
-    hh_in = np.where(late, lo + ((hvt - 30 - lo) * rng.random(n_hh)).astype(np.int64), hh_in)
-    mover_out = (rng.random(n_hh) < p_out) & ~gone_house
-    out_year = rng.choice(np.arange(2019, 2026), size=n_hh,
-                          p=_MOVE_OUT_YEARS / _MOVE_OUT_YEARS.sum())
-    hh_out = np.where(mover_out, _year_days(out_year, rng), NO_END)
-    # A move-out drawn before the move-in becomes a stay of 1-24 months.
-    early_out = mover_out & (hh_out <= hh_in + 30)
-    hh_out = np.where(early_out, hh_in + rng.integers(31, 730, n_hh), hh_out)
-    hh_out = np.where(mover_out & (hh_out > end), NO_END, hh_out)
-    hh_out = np.minimum(hh_out, hvt)
-
+    lo = np.maximum(hvf, early_day)
+    early = lo + np.floor(rng.random(n_hh) * np.maximum(start - lo, 1)).astype(np.int64)
+    w_lo = np.maximum(hvf, start)
+    window = w_lo + np.floor(rng.random(n_hh) * (census_day + 1 - w_lo)).astype(np.int64)
+    mover_in = rng.random(n_hh) < MOVE_RATE * (census_day - start) / 365.25
+    completion = np.minimum(hvf + rng.exponential(90.0, n_hh).astype(np.int64), census_day)
+    hh_in = np.where(new_house, completion, np.where(mover_in, window, early))
+    # Departures after the census day: movers, and everyone in a house that goes.
+    gone = hvt <= end
+    mover_out = (rng.random(n_hh) < MOVE_RATE * (end - census_day) / 365.25) & ~gone
+    leave = census_day + 1 + np.floor(rng.random(n_hh) * (end - census_day)).astype(np.int64)
+    hh_out = np.where(gone, hvt, np.where(mover_out, leave, NO_END))
     vf = np.maximum(hh_in[hh], birth)
-    vt = hh_out[hh].copy()
-    # Born after the household left: the baby leaves 1-12 months after birth, or stays.
-    bad = vt <= vf
-    vt = np.where(bad, np.minimum(vf + rng.integers(31, 365, n), hvt[hh]), vt)
-    vt = np.where((vt <= vf) | ((vt > end) & (vt != hvt[hh])), NO_END, vt)
+    vt = hh_out[hh]
+
+    # === earlier residents: leave before the census day as the cohort arrives ========
+    # deficit_before[j]: cohort members not yet resident on day census_day - j.
+    arr = vf[vf > start] - start
+    waiting = np.bincount(arr, minlength=census_day - start + 1)
+    deficit_before = (waiting.sum() - np.cumsum(waiting))[::-1]
+    rng_m = rng_for(seed, STAGE_MOVERS)
+    sizes_l = rng_m.choice(np.arange(1, 8), size=int(deficit_before[-1]) + 1, p=probs)
+    t_l = _track(deficit_before, sizes_l)
+    keep = t_l < len(deficit_before)
+    sizes_l, t_l = sizes_l[keep], census_day - t_l[keep]
+    # Dwellings they can leave: the one a cohort household moves into later (a week
+    # before it does), or one nobody of the cohort lives in (by its demolition).
+    chain = np.flatnonzero(~new_house & (hh_in > start))
+    occupied = np.zeros(len(h), dtype=bool)
+    occupied[hh_house] = True
+    empty = np.flatnonzero(dwelling & ~occupied & (h_vf < start - 30) & (h_vt > start + 30))
+    slot_house = np.concatenate([hh_house[chain], empty])
+    slot_due = np.concatenate([hh_in[chain] - _gaps(len(chain), rng_m),
+                               np.minimum(h_vt[empty], census_day)])
+    ok = slot_due > start
+    slot_house, slot_due = slot_house[ok], slot_due[ok]
+    # Should the district have too few such dwellings (a tiny scale with one large
+    # new estate), the rest share a dwelling that stands all along, as the cohort's
+    # households do when dwellings run short. Latest departures take the latest-due
+    # dwellings (the matching that leaves no one earlier than needed).
+    share = np.flatnonzero(dwelling & (h_vf < start - 30) & (h_vt > census_day))
+    short = max(len(t_l) - len(slot_due), 0) if len(share) else 0
+    slot_house = np.concatenate([slot_house, share[rng_m.integers(0, max(len(share), 1), short)]])
+    slot_due = np.concatenate([slot_due, np.full(short, census_day)])
+    m = min(len(t_l), len(slot_due))
+    by_t = np.argsort(-t_l, kind="stable")[:m]
+    by_due = np.argsort(-slot_due, kind="stable")[:m]
+    sizes_l, t_l = sizes_l[by_t], t_l[by_t]
+    l_house = slot_house[by_due]
+    l_out = np.maximum(np.minimum(t_l, slot_due[by_due]), start + 1)
+    l_lo = np.maximum(h_vf[l_house], early_day)
+    l_in = l_lo + np.floor(rng_m.random(m) * np.maximum(start - l_lo, 1)).astype(np.int64)
+    n_l = int(sizes_l.sum())
+    male_l, birth_l, lo_l = _census_people(census, n_l, rng_m, exact=False)
+    birth_l -= census_day - start  # the census ages as of 2019-01-01
+    order_l = _form_households(lo_l >= 20, sizes_l, rng_m)
+    male_l, birth_l = male_l[order_l], birth_l[order_l]
+    hh_l = np.repeat(np.arange(m), sizes_l)
+    vf_l = np.maximum(l_in[hh_l], birth_l)
+    vt_l = l_out[hh_l]
+
+    # === later in-movers: arrive after the census day as the cohort leaves ============
+    # deficit_after[j]: cohort members gone by day census_day + j.
+    out_days = vt[vt != NO_END] - census_day
+    deficit_after = np.cumsum(np.bincount(out_days, minlength=end - census_day + 1))
+    sizes_a = rng_m.choice(np.arange(1, 8), size=int(deficit_after[-1]) + 1, p=probs)
+    t_a = _track(deficit_after, sizes_a)
+    keep = t_a < len(deficit_after)
+    sizes_a, t_a = sizes_a[keep], census_day + t_a[keep]
+    # Dwellings free for them: the ones the cohort leaves (a week after), and the
+    # ones nobody of the cohort lives in (when built, after earlier residents left).
+    moved = np.flatnonzero(mover_out)
+    free_from = np.maximum(h_vf + rng_m.exponential(60.0, len(h)).astype(np.int64),
+                           census_day + 1)
+    np.maximum.at(free_from, l_house, l_out + _gaps(m, rng_m))
+    empty = np.flatnonzero(dwelling & ~occupied & (h_vt > end))
+    slot_house = np.concatenate([hh_house[moved], empty])
+    slot_free = np.concatenate([hh_out[moved] + _gaps(len(moved), rng_m), free_from[empty]])
+    # As above, arrivals left without one share a dwelling that stands to the end.
+    share = np.flatnonzero(dwelling & (h_vf <= census_day) & (h_vt > end))
+    short = max(len(t_a) - len(slot_free), 0) if len(share) else 0
+    slot_house = np.concatenate([slot_house, share[rng_m.integers(0, max(len(share), 1), short)]])
+    slot_free = np.concatenate([slot_free, np.full(short, census_day + 1)])
+    m_a = min(len(t_a), len(slot_free))
+    by_free = np.argsort(slot_free, kind="stable")[:m_a]
+    sizes_a, t_a = sizes_a[:m_a], t_a[:m_a]
+    a_house = slot_house[by_free]
+    a_in = np.maximum(t_a, slot_free[by_free])
+    keep = a_in <= end
+    sizes_a, a_in, a_house = sizes_a[keep], a_in[keep], a_house[keep]
+    male_a, birth_a = _in_movers(sizes_a, a_in, rng_m)
+    hh_a = np.repeat(np.arange(len(sizes_a)), sizes_a)
+    vf_a = a_in[hh_a]
+    vt_a = np.full(len(hh_a), NO_END, dtype=np.int64)
+
+    # === all persons ===================================================================
+    house_of_hh = np.concatenate([hh_house, l_house, a_house])
+    hh = np.concatenate([hh, n_hh + hh_l, n_hh + m + hh_a])
+    male = np.concatenate([male, male_l, male_a])
+    birth = np.concatenate([birth, birth_l, birth_a])
+    vf = np.concatenate([vf, vf_l, vf_a])
+    vt = np.concatenate([vt, vt_l, vt_a])
+    n_hh = len(house_of_hh)
+    n = len(hh)
 
     # --- names -----------------------------------------------------------------------
     surnames = np.array(list(_SURNAMES))
@@ -657,10 +826,11 @@ def build_persons(
     mult, off = 48271, int(rng.integers(0, 10**8))
     tail = (np.arange(n, dtype=np.int64) * mult + off) % 10**8
     phone_s = np.strings.add(PHONE_PREFIX, np.strings.zfill(int_strings(tail), 8))
-    phone = where_or_none(lo_age >= 12, phone_s)
+    twelve = day_number(f"{int(CENSUS_DATE[:4]) - 12}{CENSUS_DATE[4:]}")
+    phone = where_or_none(birth <= twelve, phone_s)
 
     # --- where they live ----------------------------------------------------------------
-    house_idx = hh_house[hh]
+    house_idx = house_of_hh[hh]
     hx = shapely.get_x(np.asarray(h.geometry.values, dtype=object))
     hy = shapely.get_y(np.asarray(h.geometry.values, dtype=object))
     house_ids = h["id"].to_numpy(dtype=object)
