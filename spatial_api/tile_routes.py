@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from gis.errors import EntityNotFound, InvalidQuery
 from gis.store.base import Store
-from layers.access import Principal, UnknownApiKey
+from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
 from layers.catalog import Layer
 from tiles.engine import BASEMAP, Tile
 from tiles.packs import PACK_SUFFIX, list_packs
@@ -56,7 +56,9 @@ def _state(request: Request) -> TileState:
 
 
 def _principal(request: Request) -> Principal:
-    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    key = request_api_key(request.headers.get("x-api-key"),
+                          request.headers.get("authorization"),
+                          request.query_params.get("api_key"))
     principal: Principal = request.app.state.ogc.roles.principal(key)
     return principal
 
@@ -80,7 +82,7 @@ def _names(layers: str) -> str:
 
 def _unauthorised() -> JSONResponse:
     return JSONResponse({"code": "InvalidApiKey", "description": "unknown API key"},
-                        status_code=401)
+                        status_code=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
 
 
 def tile_router() -> APIRouter:
