@@ -348,7 +348,23 @@ class OgcGate:
                                     "description": "the service is starting"})
             return
         scope[_SCOPE_KEY] = RequestContext(self.runtime, principal)
-        await self.app(scope, receive, send)
+        await self.app(_tms_alias(scope), receive, send)
+
+
+def _tms_alias(scope: Scope) -> Scope:
+    """``/tileMatrixSets`` (OGC API Tiles, /req/tilematrixsets) served at pygeoapi's route.
+
+    pygeoapi 0.21 advertises ``{server.url}/tileMatrixSets`` on the landing page
+    and in its tile documents but routes only ``/TileMatrixSets``: the path is
+    rewritten so that the advertised link resolves.
+    """
+    root = scope.get("root_path", "")
+    path: str = scope["path"]
+    prefix = f"{root}/tileMatrixSets"
+    if path == prefix or path.startswith(prefix + "/"):
+        path = f"{root}/TileMatrixSets{path[len(prefix):]}"
+        return {**scope, "path": path, "raw_path": path.encode("utf-8")}
+    return scope
 
 
 async def _json(send: Send, status: int, body: dict[str, Any],
