@@ -212,6 +212,16 @@ def test_landing_page_without_slash(http: httpx.Client) -> None:
     assert http.get("/ogc", headers=basic("qgis", "wrong")).status_code == 401
 
 
+def test_html_pages_of_each_role(http: httpx.Client) -> None:
+    """pygeoapi caches its HTML configuration; one role's pages must not leak into another's."""
+    admin = key_headers(KEYS["admin"])
+    assert http.get("/ogc/collections?f=html").status_code == 200
+    r = http.get("/ogc/collections/events?f=html", headers=admin)
+    assert r.status_code == 200, r.text[:200]
+    r = http.get("/ogc/collections?f=html")
+    assert r.status_code == 200 and "/collections/persons" not in r.text
+
+
 def _normal(href: str) -> str:
     """The href with its query sorted (so that equal URLs are crawled once)."""
     p = urlsplit(href)

@@ -125,12 +125,34 @@ def _patch(sa: Any) -> None:
                               alternative_api=api)
 
     sa.execute_from_starlette = execute
+    # HTML pages: pygeoapi caches the translated configuration per locale in one
+    # module-level dict, so the first role to render HTML fixed the collections
+    # every other role's pages saw (a 500 for a collection that role lacked, and
+    # the wrong role's metadata). The cache is keyed by role as well.
+    import pygeoapi.l10n as l10n
+
+    l10n._cfg_cache = _RoleCache()
     # Text filters: pygeoapi 0.21 parses them as ECQL; OneMap parses CQL2 (the
     # items wrapper has already parsed and validated them, see _items).
     itemtypes.parse_ecql_text = _parsed_filter
     # CQL2-JSON bodies: pygeoapi's parser swaps bbox axes and misreads BETWEEN.
     itemtypes.parse_cql2_json = _parse_json_body
     _PATCHED = True
+
+
+class _RoleCache(dict):  # type: ignore[type-arg]
+    """pygeoapi's translated-configuration cache, keyed by (role, locale)."""
+
+    @staticmethod
+    def _key(key: Any) -> tuple[str | None, Any]:
+        ctx = CURRENT.get(None)
+        return (ctx.principal.role if ctx is not None else None, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._key(key), default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(self._key(key), value)
 
 
 def _in_context(ctx: RequestContext, fn: Callable[..., Any], *args: Any) -> Any:
