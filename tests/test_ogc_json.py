@@ -169,6 +169,14 @@ def test_every_json_route_is_strict_json(http: httpx.Client, role: str) -> None:
     assert checked > 60
 
 
+def test_pygeoapi_json_writer_never_writes_nan() -> None:
+    from spatial_api.ogc.gate import strict_to_json
+
+    doc = {"a": float("nan"), "b": [1.5, float("inf"), {"c": -float("inf")}], "d": "x"}
+    assert strict(strict_to_json(doc)) == {"a": None, "b": [1.5, None, {"c": None}], "d": "x"}
+    assert strict(strict_to_json({"a": 1}, pretty=True)) == {"a": 1}
+
+
 # ---------------------------------------------------------------------------
 # GeoJSON media type (Features Part 1, Requirement 7, /req/geojson/content)
 

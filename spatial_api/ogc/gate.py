@@ -20,7 +20,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -63,8 +65,6 @@ def _bootstrap(runtime: OgcRuntime) -> Any:
     module-level configuration only serves requests that bypass the gate (none
     in OneMap). Each app's own per-role configurations are built at start-up.
     """
-    import sys
-
     if "pygeoapi.starlette_app" not in sys.modules:
         cfg = pygeoapi_config(runtime.catalog.values(), base_url=runtime.base_url,
                               output_dir=str(runtime.run_dir / "jobs"),
@@ -132,12 +132,44 @@ def _patch(sa: Any) -> None:
     import pygeoapi.l10n as l10n
 
     l10n._cfg_cache = _RoleCache()
+    # JSON bodies: pygeoapi writes them with ``json.dumps``' default allow_nan=True.
+    # Missing values are None at the source (layers.catalog); this is the backstop
+    # so that no handler can send a bare NaN token (RFC 8259 §6).
+    for name in ("pygeoapi.util", "pygeoapi.api", "pygeoapi.api.itemtypes",
+                 "pygeoapi.api.tiles", "pygeoapi.api.processes"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "to_json"):
+            setattr(module, "to_json", strict_to_json)  # noqa: B010
     # Text filters: pygeoapi 0.21 parses them as ECQL; OneMap parses CQL2 (the
     # items wrapper has already parsed and validated them, see _items).
     itemtypes.parse_ecql_text = _parsed_filter
     # CQL2-JSON bodies: pygeoapi's parser swaps bbox axes and misreads BETWEEN.
     itemtypes.parse_cql2_json = _parse_json_body
     _PATCHED = True
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def strict_to_json(dict_: Any, pretty: bool = False) -> str:
+    """pygeoapi's ``to_json`` that never writes NaN/Infinity (they become ``null``)."""
+    from pygeoapi.util import json_serial
+
+    indent = 4 if pretty else None
+    try:
+        return json.dumps(dict_, default=json_serial, indent=indent, separators=(",", ":"),
+                          allow_nan=False)
+    except ValueError:
+        log.warning("a non-finite number in a JSON answer was written as null")
+        return json.dumps(_finite(dict_), default=json_serial, indent=indent,
+                          separators=(",", ":"), allow_nan=False)
 
 
 class _RoleCache(dict):  # type: ignore[type-arg]
