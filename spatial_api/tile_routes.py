@@ -139,7 +139,7 @@ def tile_router() -> APIRouter:
             request.app.state.ogc.audit.record(principal, layers, "tile", entry.personal_rows,
                                                {"tile": f"{t.z}/{t.x}/{t.y}"})
         scope = "public" if principal.is_public else "private"
-        headers = {"ETag": entry.etag, "Vary": "Accept-Encoding, X-API-Key",
+        headers = {"ETag": entry.etag, "Vary": "Accept-Encoding, X-API-Key, Authorization",
                    "Cache-Control": f"{scope}, max-age={state.service.settings.max_age}"}
         if entry.personal_rows:
             headers["Cache-Control"] = "private, no-store"
