@@ -607,19 +607,21 @@ class PostGISStore(SharedQueries):
         extent: int = 4096,
         buffer: int = 64,
         tolerance_px: float = 1.0,
-        min_size_px: float = 1.0,
+        min_size_px: float = 0.5,
     ) -> tuple[bytes, int]:
         """One MVT layer of ``kind`` for tile ``z/x/y`` from ``ST_AsMVT``; (bytes, features).
 
         The output contract of the tile engine (``tiles/engine.py``): layer ``layer``,
         ``extent`` 4096, geometries clipped to the tile plus ``buffer`` units, properties
         ``id`` and ``columns`` (nulls omitted), lines and polygons simplified by
-        ``tolerance_px`` pixels (``extent / 256`` units each) and dropped below
-        ``min_size_px`` pixel of length or area; points kept as they are. ``bbox`` (WGS84)
+        ``tolerance_px`` pixels (``extent / 256`` units each) after dropping those below
+        ``min_size_px`` pixel of length (``min_size_px``² of area) as they were before
+        simplification (the default is ``tiles.engine.MIN_SIZE_PX``); points kept as
+        they are. ``bbox`` (WGS84)
         selects the rows (default: the buffered tile), so the engine can pass its own.
 
         Simplification is PostGIS's own Douglas-Peucker (``ST_Simplify``, collapsed
-        rings kept, then dropped by the size test) rather than GEOS's
+        rings kept, with the engine's fall-backs) rather than GEOS's
         topology-preserving simplifier the Python engine uses: it avoids a GEOS round
         trip per feature (2.5× faster on z12 building tiles); in tile units after
         integer snapping the two differ only on features at the one-pixel threshold.
@@ -652,14 +654,28 @@ class PostGISStore(SharedQueries):
             + " AND ".join(clauses or ["TRUE"]) + " ORDER BY t.fid + 0 LIMIT %s), "
             f"q AS MATERIALIZED (SELECT {plain}, ST_AsMVTGeom(ST_Transform(r.geom, 3857), "
             "ST_TileEnvelope(%s, %s, %s), %s, %s, true) AS g FROM r), "
-            f"v AS MATERIALIZED (SELECT {plain}, CASE WHEN ST_Dimension(g) = 0 THEN g "
-            "ELSE ST_Simplify(g, %s, true) END AS g FROM q WHERE g IS NOT NULL), "
-            "s AS (SELECT * FROM v WHERE g IS NOT NULL AND NOT ST_IsEmpty(g) AND "
-            "(ST_Dimension(g) = 0 OR (ST_Dimension(g) = 1 AND ST_Length(g) >= %s) "
-            "OR (ST_Dimension(g) = 2 AND ST_Area(g) >= %s))) "
+            # The size test runs on the shape before simplification (as the Python
+            # engine's generalise() does): simplifying first turns a two-pixel square
+            # into a triangle of half its area, and small buildings vanished with it.
+            f"v AS MATERIALIZED (SELECT {plain}, g FROM q WHERE g IS NOT NULL AND "
+            "NOT ST_IsEmpty(g) AND (ST_Dimension(g) = 0 OR (ST_Dimension(g) = 1 AND "
+            "ST_Length(g) >= %s) OR (ST_Dimension(g) = 2 AND ST_Area(g) >= %s))), "
+            # A kept shape is simplified; where that collapses it (empty, invalid, or a
+            # polygon whose area moved by more than 20 %) a quarter of the tolerance is
+            # tried, then the shape is kept as it was (tiles.engine.MAX_AREA_CHANGE).
+            f"w AS MATERIALIZED (SELECT {plain}, g, ST_Simplify(g, %s, true) AS s1, "
+            "ST_Simplify(g, %s, true) AS s2 FROM v), "
+            f"s AS (SELECT {plain}, CASE WHEN ST_Dimension(g) = 0 THEN g "
+            "WHEN NOT ST_IsEmpty(s1) AND ST_IsValid(s1) AND (CASE ST_Dimension(g) "
+            "WHEN 2 THEN abs(ST_Area(s1) - ST_Area(g)) <= 0.2 * ST_Area(g) "
+            "ELSE ST_Length(s1) > 0 END) THEN s1 "
+            "WHEN NOT ST_IsEmpty(s2) AND ST_IsValid(s2) AND (CASE ST_Dimension(g) "
+            "WHEN 2 THEN abs(ST_Area(s2) - ST_Area(g)) <= 0.2 * ST_Area(g) "
+            "ELSE ST_Length(s2) > 0 END) THEN s2 ELSE g END AS g FROM w) "
             "SELECT ST_AsMVT(s, %s, %s, 'g'), COUNT(*) FROM s")
-        args = [*params, int(limit), z, x, y, extent, buffer, tolerance_px * pixel,
-                min_size_px * pixel, (min_size_px * pixel) ** 2, layer, extent]
+        args = [*params, int(limit), z, x, y, extent, buffer,
+                min_size_px * pixel, (min_size_px * pixel) ** 2,
+                tolerance_px * pixel, tolerance_px * pixel / 4, layer, extent]
         row = self._fetch(sql, args)[0]
         return (bytes(row[0]) if row[0] is not None else b""), int(row[1])
 
