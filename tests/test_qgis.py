@@ -181,9 +181,14 @@ def qgis_run(server: str, demo_dir: Path, tmp_path_factory: pytest.TempPathFacto
     script = work / "qgis_client.py"
     script.write_text(CLIENT, encoding="utf-8")
     colls = [c["id"] for c in httpx.get(f"{server}/ogc/collections").json()["collections"]]
+    # QGIS opens a copy: on closing a GeoPackage it puts the file back in rollback-journal
+    # mode, and every later WAL connection to the shared test store then found it locked.
+    gpkg = work / "onemap-copy.gpkg"
+    with sqlite3.connect(demo_dir / "onemap.gpkg") as src, sqlite3.connect(gpkg) as dst:
+        src.backup(dst)
     job = {"ogc": f"{server}/ogc", "public": colls, "restricted": RESTRICTED,
            "key": RESTRICTED_KEY, "master_password": "test-master-password",
-           "profile": str(profile), "gpkg": str(demo_dir / "onemap.gpkg"),
+           "profile": str(profile), "gpkg": str(gpkg),
            "gpkg_layer": "buildings",
            "tiles": f"{server}/tiles/buildings/{{z}}/{{x}}/{{y}}.mvt", "zmin": 14, "zmax": 16,
            "bbox": list(RENDER_BOX)}
@@ -235,8 +240,10 @@ def test_restricted_collection_loads_with_basic_credentials(
 
 
 def test_geopackage_opens_with_ogr(demo_dir: Path, qgis_run: dict[str, Any]) -> None:
-    with sqlite3.connect(demo_dir / "onemap.gpkg") as db:
+    db = sqlite3.connect(demo_dir / "onemap.gpkg")
+    with db:
         n = db.execute("SELECT count(*) FROM buildings").fetchone()[0]
+    db.close()
     assert qgis_run["gpkg"] == {"valid": True, "count": n, "geometry": "Polygon"}
 
 
