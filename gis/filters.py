@@ -552,7 +552,8 @@ def _is_geom_attr(node: Any) -> bool:
 def literal_geometry(node: Any) -> shapely.Geometry:
     """A shapely geometry from a pygeofilter geometry or envelope literal."""
     if isinstance(node, values.Envelope):
-        return shapely.box(node.x1, node.y1, node.x2, node.y2)
+        # closed; without width or height a line or point (a valid geometry)
+        return bbox_geometry((node.x1, node.y1, node.x2, node.y2))
     if isinstance(node, values.Geometry):
         try:
             geom = shape(node.geometry)
@@ -595,9 +596,9 @@ def bbox_geometry(box: Sequence[float]) -> shapely.Geometry:
 
 
 def _is_rectangle(geom: shapely.Geometry) -> bool:
-    if shapely.get_type_id(geom) != 3 or geom.area <= 0:  # a Polygon with area
+    if shapely.get_type_id(geom) != 3 or shapely.area(geom) <= 0:  # a Polygon with area
         return False
-    return bool(shapely.equals(geom, shapely.box(*geom.bounds)))
+    return bool(shapely.equals(geom, shapely.box(*shapely.bounds(geom))))
 
 
 def sqlite_box_clause(table: str, alias: str, box: Sequence[float], plan: str = "in"
