@@ -622,17 +622,22 @@ def sqlite_box_clause(table: str, alias: str, box: Sequence[float], plan: str = 
     """
     x0, y0, x1, y1 = (float(v) for v in box)
     rt = f"rtree_{table}_geom"
-    inside = "r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?"
-    meets = "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?"
     params: list[Any] = [x0, x1, y0, y1, x0, x1, y0, y1,
                          shapely.to_wkb(bbox_geometry((x0, y0, x1, y1)))]
+
+    def tests(r: str) -> tuple[str, str]:
+        return (f"{r}.maxx >= ? AND {r}.minx <= ? AND {r}.maxy >= ? AND {r}.miny <= ?",
+                f"{r}.minx >= ? AND {r}.maxx <= ? AND {r}.miny >= ? AND {r}.maxy <= ?")
+
     if plan == "exists":
+        meets, inside = tests("r")
         sql = (f"EXISTS (SELECT 1 FROM {rt} r WHERE r.id = {alias}.fid AND {meets} AND "
                f"(({inside}) OR onemap_spatial('intersects', {alias}.geom, ?) = 1))")
     elif plan in ("in", "ids"):
-        sql = (f"SELECT r.id FROM {rt} r WHERE {meets} AND (({inside}) OR "
+        meets, inside = tests(rt)
+        sql = (f"SELECT {rt}.id FROM {rt} WHERE {meets} AND (({inside}) OR "
                f"onemap_spatial('intersects', (SELECT g.geom FROM {table} g WHERE "
-               f"g.fid = r.id), ?) = 1)")
+               f"g.fid = {rt}.id), ?) = 1)")
         if plan == "in":
             sql = f"{alias}.fid IN ({sql})"
     else:
