@@ -324,3 +324,12 @@ def test_repeated_bbox_page_keeps_a_custom_plan(pg_url: str) -> None:
         assert ours and all(g == 0 and c > 0 for g, c in ours), plans
     finally:
         store.close()
+
+
+def test_bbox_on_a_kind_without_geometry_is_invalid(any_store: Store) -> None:
+    from gis.errors import InvalidQuery
+
+    for call in (lambda: any_store.query("reading", bbox=(114, 22, 115, 23), limit=10),
+                 lambda: any_store.count("reading", bbox=(114, 22, 115, 23))):
+        with pytest.raises(InvalidQuery):
+            call()

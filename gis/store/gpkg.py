@@ -531,8 +531,9 @@ class GeoPackageStore(SharedQueries):
         if predicate not in ("intersects", "within"):
             raise InvalidQuery(f"unknown spatial predicate {predicate!r}")
         plan = "in"
-        if (bbox is not None and within is None and limit is not None and not order_by
-                and not where and filter is None and cell is None):
+        if (bbox is not None and sch.geometry is not None and within is None
+                and limit is not None and not order_by and not where and filter is None
+                and cell is None):
             plan = self._bbox_page_plan(sch, check_bbox(bbox), offset + limit)
         clauses, params = self._where(sch, as_of=as_of, bbox=bbox, within=within, cell=cell,
                                       where=where, filter=filter, bbox_plan=plan)
