@@ -611,46 +611,70 @@ def sqlite_box_clause(table: str, alias: str, box: Sequence[float], plan: str = 
     every geometry whose envelope meets the box). A candidate whose stored
     envelope lies inside the box intersects it for certain; only the others,
     the few that straddle an edge, go through the exact shapely test
-    (``onemap_spatial``). Boundary semantics: the box is closed, a geometry
-    touching an edge intersects it (OGC API Features bbox, shapely
-    ``intersects``).
+    (``onemap_spatial``). Both sets are R-tree searches whose every condition
+    the R-tree itself checks (reading its coordinates back row by row instead
+    made a count of 335,000 persons five times slower). Boundary semantics: the
+    box is closed, a geometry touching an edge intersects it (OGC API Features
+    bbox, shapely ``intersects``).
 
-    ``plan``: ``"in"`` (fid IN an R-tree search: materialises the candidates,
+    ``plan``: ``"in"`` (fid IN the R-tree searches: materialises the answer,
     right for a small box), ``"exists"`` (a per-row R-tree lookup: right when
     scanning the table in fid order stops sooner) or ``"ids"`` (the bare
     ``SELECT`` of the matching fids).
     """
     x0, y0, x1, y1 = (float(v) for v in box)
     rt = f"rtree_{table}_geom"
-    params: list[Any] = [x0, x1, y0, y1, x0, x1, y0, y1,
-                         shapely.to_wkb(bbox_geometry((x0, y0, x1, y1)))]
-
-    def tests(r: str) -> tuple[str, str]:
-        return (f"{r}.maxx >= ? AND {r}.minx <= ? AND {r}.maxy >= ? AND {r}.miny <= ?",
-                f"{r}.minx >= ? AND {r}.maxx <= ? AND {r}.miny >= ? AND {r}.maxy <= ?")
-
+    wkb = shapely.to_wkb(bbox_geometry((x0, y0, x1, y1)))
     if plan == "exists":
-        meets, inside = tests("r")
-        sql = (f"EXISTS (SELECT 1 FROM {rt} r WHERE r.id = {alias}.fid AND {meets} AND "
-               f"(({inside}) OR onemap_spatial('intersects', {alias}.geom, ?) = 1))")
-    elif plan in ("in", "ids"):
-        meets, inside = tests(rt)
-        sql = (f"SELECT {rt}.id FROM {rt} WHERE {meets} AND (({inside}) OR "
-               f"onemap_spatial('intersects', (SELECT g.geom FROM {table} g WHERE "
-               f"g.fid = {rt}.id), ?) = 1)")
-        if plan == "in":
-            sql = f"{alias}.fid IN ({sql})"
-    else:
+        sql = (f"EXISTS (SELECT 1 FROM {rt} r WHERE r.id = {alias}.fid AND "
+               "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? AND "
+               "((r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?) OR "
+               f"onemap_spatial('intersects', {alias}.geom, ?) = 1))")
+        return sql, [x0, x1, y0, y1, x0, x1, y0, y1, wkb]
+    if plan not in ("in", "ids"):
         raise ValueError(f"unknown plan {plan!r}")
-    return sql, params
+    inside, p_in = _rtree_inside(rt, (x0, y0, x1, y1))
+    edges, p_edges = _rtree_straddling(rt, (x0, y0, x1, y1))
+    sql = (f"{inside} UNION ALL SELECT e.id FROM ({edges}) e WHERE onemap_spatial("
+           f"'intersects', (SELECT g.geom FROM {table} g WHERE g.fid = e.id), ?) = 1")
+    if plan == "in":
+        sql = f"{alias}.fid IN ({sql})"
+    return sql, [*p_in, *p_edges, wkb]
+
+
+def _rtree_inside(rt: str, box: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
+    """Ids whose stored (outward-rounded) envelope lies inside the box."""
+    x0, y0, x1, y1 = box
+    return (f"SELECT id FROM {rt} WHERE minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?",
+            [x0, x1, y0, y1])
+
+
+def _rtree_straddling(rt: str, box: tuple[float, float, float, float]
+                      ) -> tuple[str, list[Any]]:
+    """Ids whose stored envelope meets the box without lying inside it: the union of
+    the four edges' strips (each one R-tree search)."""
+    x0, y0, x1, y1 = box
+    meets = f"SELECT id FROM {rt} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+    parts, params = [], []
+    for cond, v in (("minx < ?", x0), ("maxx > ?", x1), ("miny < ?", y0), ("maxy > ?", y1)):
+        parts.append(f"{meets} AND {cond}")
+        params += [x0, x1, y0, y1, v]
+    return " UNION ".join(parts), params
 
 
 def sqlite_box_count(table: str, box: Sequence[float]) -> tuple[str, list[Any]]:
     """SQL counting the rows of ``table`` whose geometry intersects the closed box,
     on the R-tree alone except for the candidates straddling an edge (see
     :func:`sqlite_box_clause`)."""
-    ids, params = sqlite_box_clause(table, "t", box, plan="ids")
-    return f"SELECT COUNT(*) FROM ({ids})", params
+    x0, y0, x1, y1 = (float(v) for v in box)
+    rt = f"rtree_{table}_geom"
+    inside, p_in = _rtree_inside(rt, (x0, y0, x1, y1))
+    edges, p_edges = _rtree_straddling(rt, (x0, y0, x1, y1))
+    wkb = shapely.to_wkb(bbox_geometry((x0, y0, x1, y1)))
+    sql = (f"SELECT ({inside.replace('SELECT id', 'SELECT COUNT(*)', 1)}) + "
+           f"(SELECT COUNT(*) FROM ({edges}) e WHERE onemap_spatial('intersects', "
+           f"(SELECT g.geom FROM {table} g WHERE g.fid = e.id), ?) = 1)")
+    return sql, [*p_in, *p_edges, wkb]
 
 
 def attributes(node: Any) -> set[str]:
