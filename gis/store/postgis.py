@@ -294,10 +294,27 @@ class PostGISStore(SharedQueries):
             if sch.geometry is None:
                 raise InvalidQuery(f"kind {sch.kind!r} has no geometry")
             # Exact: ``&&`` alone compares the GiST index's single-precision boxes
-            # (points up to ~0.13 m outside pass); ST_Intersects keeps the index as
-            # its prefilter and decides on the geometry. The box is closed (a
-            # geometry on an edge intersects), a degenerate box a line or point.
-            clauses.append(f"ST_Intersects({alias}.geom, ST_GeomFromWKB(%s, 4326))")
+            # (points up to ~0.13 m outside pass). It stays the index prefilter; a
+            # geometry whose float box lies inside the box shrunk by two float32
+            # steps (``@``: PostGIS rounds both boxes outwards, so this is only ever
+            # true inside) is in, and only the others, straddling an edge, go
+            # through ST_Intersects (onemap_meets_box, migration 0002). ST_Intersects
+            # on every row made a count of 773,792 persons 2.5x slower, and its
+            # declared cost made the planner gather a parallel scan for one page
+            # (45 ms instead of 0.9 ms). The box is closed (a geometry on an edge is
+            # in), a degenerate one a line or point.
+            g = alias + ".geom"
+            x0, y0, x1, y1 = box
+            ix0, iy0, ix1, iy1 = x0 + _f32(x0), y0 + _f32(y0), x1 - _f32(x1), y1 - _f32(y1)
+            inside = "FALSE"
+            if ix0 <= ix1 and iy0 <= iy1:
+                inside = f"{g} @ ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+            clauses.append(
+                f"{g} && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND ({inside} OR "
+                f"onemap_meets_box({g}, ST_GeomFromWKB(%s, 4326)))")
+            params.extend([x0, y0, x1, y1])
+            if inside != "FALSE":
+                params.extend([ix0, iy0, ix1, iy1])
             params.append(shapely.to_wkb(bbox_geometry(box)))
         if within is not None:
             check_geometry(within)
@@ -695,6 +712,11 @@ class PostGISStore(SharedQueries):
 
 # ---------------------------------------------------------------------------
 # helpers
+
+
+def _f32(v: float) -> float:
+    """Two float32 steps at ``v`` (PostGIS keeps boxes as float32 rounded outwards)."""
+    return 2.0 * float(np.spacing(np.float32(abs(v))))
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
