@@ -456,10 +456,17 @@ class _Compiler:
         else:
             negate = False
         minx, miny, maxx, maxy = geom.bounds
-        self.params.extend([minx, maxx, miny, maxy, op, shapely.to_wkb(geom)])
-        frag = (f"({self.a}.fid IN (SELECT id FROM rtree_{self.sch.table}_geom WHERE "
-                f"maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?) "
-                f"AND onemap_spatial(?, {self.a}.geom, ?) = 1)")
+        if op == "intersects" and _is_rectangle(geom):
+            # A box literal (BBOX, ENVELOPE or a rectangle): the R-tree answers the
+            # rows whose envelope lies inside it, the exact test only the rest.
+            frag, p = sqlite_box_clause(self.sch.table, self.a, (minx, miny, maxx, maxy))
+            self.params.extend(p)
+            frag = f"({frag})"
+        else:
+            self.params.extend([minx, maxx, miny, maxy, op, shapely.to_wkb(geom)])
+            frag = (f"({self.a}.fid IN (SELECT id FROM rtree_{self.sch.table}_geom WHERE "
+                    f"maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?) "
+                    f"AND onemap_spatial(?, {self.a}.geom, ?) = 1)")
         return f"(NOT {frag})" if negate else frag
 
     def temporal(self, node: ast.TemporalPredicate) -> str:
@@ -545,7 +552,8 @@ def _is_geom_attr(node: Any) -> bool:
 def literal_geometry(node: Any) -> shapely.Geometry:
     """A shapely geometry from a pygeofilter geometry or envelope literal."""
     if isinstance(node, values.Envelope):
-        return shapely.box(node.x1, node.y1, node.x2, node.y2)
+        # closed; without width or height a line or point (a valid geometry)
+        return bbox_geometry((node.x1, node.y1, node.x2, node.y2))
     if isinstance(node, values.Geometry):
         try:
             geom = shape(node.geometry)
@@ -571,6 +579,102 @@ def compile_sqlite(
     comp = _Compiler(sch, queryables if queryables is not None else queryables_of(sch), alias)
     frag = comp.compile(node)
     return frag, comp.params
+
+
+def bbox_geometry(box: Sequence[float]) -> shapely.Geometry:
+    """The closed box ``(minx, miny, maxx, maxy)`` as a geometry.
+
+    A box without width or height is a line or a point (a zero-area polygon is
+    invalid, and GEOS predicates on it are undefined).
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if x0 == x1 and y0 == y1:
+        return shapely.Point(x0, y0)
+    if x0 == x1 or y0 == y1:
+        return shapely.LineString([(x0, y0), (x1, y1)])
+    return shapely.box(x0, y0, x1, y1)
+
+
+def _is_rectangle(geom: shapely.Geometry) -> bool:
+    if shapely.get_type_id(geom) != 3 or shapely.area(geom) <= 0:  # a Polygon with area
+        return False
+    return bool(shapely.equals(geom, shapely.box(*shapely.bounds(geom))))
+
+
+def sqlite_box_clause(table: str, alias: str, box: Sequence[float], plan: str = "in"
+                      ) -> tuple[str, list[Any]]:
+    """Exact "geometry intersects the closed box" over a GeoPackage table.
+
+    The R-tree (``rtree_{table}_geom``) is the prefilter: SQLite stores its
+    bounds as 32-bit floats rounded outwards, so its candidates are a superset
+    of the answer (points up to ~1 m outside the box at Luohu's longitudes, and
+    every geometry whose envelope meets the box). A candidate whose stored
+    envelope lies inside the box intersects it for certain; only the others,
+    the few that straddle an edge, go through the exact shapely test
+    (``onemap_spatial``). Both sets are R-tree searches whose every condition
+    the R-tree itself checks (reading its coordinates back row by row instead
+    made a count of 335,000 persons five times slower). Boundary semantics: the
+    box is closed, a geometry touching an edge intersects it (OGC API Features
+    bbox, shapely ``intersects``).
+
+    ``plan``: ``"in"`` (fid IN the R-tree searches: materialises the answer,
+    right for a small box), ``"exists"`` (a per-row R-tree lookup: right when
+    scanning the table in fid order stops sooner) or ``"ids"`` (the bare
+    ``SELECT`` of the matching fids).
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    rt = f"rtree_{table}_geom"
+    wkb = shapely.to_wkb(bbox_geometry((x0, y0, x1, y1)))
+    if plan == "exists":
+        sql = (f"EXISTS (SELECT 1 FROM {rt} r WHERE r.id = {alias}.fid AND "
+               "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? AND "
+               "((r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?) OR "
+               f"onemap_spatial('intersects', {alias}.geom, ?) = 1))")
+        return sql, [x0, x1, y0, y1, x0, x1, y0, y1, wkb]
+    if plan not in ("in", "ids"):
+        raise ValueError(f"unknown plan {plan!r}")
+    inside, p_in = _rtree_inside(rt, (x0, y0, x1, y1))
+    edges, p_edges = _rtree_straddling(rt, (x0, y0, x1, y1))
+    sql = (f"{inside} UNION ALL SELECT e.id FROM ({edges}) e WHERE onemap_spatial("
+           f"'intersects', (SELECT g.geom FROM {table} g WHERE g.fid = e.id), ?) = 1")
+    if plan == "in":
+        sql = f"{alias}.fid IN ({sql})"
+    return sql, [*p_in, *p_edges, wkb]
+
+
+def _rtree_inside(rt: str, box: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
+    """Ids whose stored (outward-rounded) envelope lies inside the box."""
+    x0, y0, x1, y1 = box
+    return (f"SELECT id FROM {rt} WHERE minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?",
+            [x0, x1, y0, y1])
+
+
+def _rtree_straddling(rt: str, box: tuple[float, float, float, float]
+                      ) -> tuple[str, list[Any]]:
+    """Ids whose stored envelope meets the box without lying inside it: the union of
+    the four edges' strips (each one R-tree search)."""
+    x0, y0, x1, y1 = box
+    meets = f"SELECT id FROM {rt} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+    parts, params = [], []
+    for cond, v in (("minx < ?", x0), ("maxx > ?", x1), ("miny < ?", y0), ("maxy > ?", y1)):
+        parts.append(f"{meets} AND {cond}")
+        params += [x0, x1, y0, y1, v]
+    return " UNION ".join(parts), params
+
+
+def sqlite_box_count(table: str, box: Sequence[float]) -> tuple[str, list[Any]]:
+    """SQL counting the rows of ``table`` whose geometry intersects the closed box,
+    on the R-tree alone except for the candidates straddling an edge (see
+    :func:`sqlite_box_clause`)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    rt = f"rtree_{table}_geom"
+    inside, p_in = _rtree_inside(rt, (x0, y0, x1, y1))
+    edges, p_edges = _rtree_straddling(rt, (x0, y0, x1, y1))
+    wkb = shapely.to_wkb(bbox_geometry((x0, y0, x1, y1)))
+    sql = (f"SELECT ({inside.replace('SELECT id', 'SELECT COUNT(*)', 1)}) + "
+           f"(SELECT COUNT(*) FROM ({edges}) e WHERE onemap_spatial('intersects', "
+           f"(SELECT g.geom FROM {table} g WHERE g.fid = e.id), ?) = 1)")
+    return sql, [*p_in, *p_edges, wkb]
 
 
 def attributes(node: Any) -> set[str]:
