@@ -32,6 +32,8 @@ class NetworkService:
         self._nets: dict[Mode, RoadNetwork] | None = None
         self._lock = threading.Lock()
         self.build_seconds = 0.0
+        #: Derived data of the analyses (buildings joined to a graph...), dropped on rebuild.
+        self.cache: dict[Any, Any] = {}
 
     def build(self) -> dict[Mode, RoadNetwork]:
         """(Re)build both graphs from the store's current roads."""
@@ -41,6 +43,7 @@ class NetworkService:
         outline = shapely.union_all(district.geometry.to_numpy()) if len(district) else None
         nets = build_networks(roads, outline, self.settings)
         self._nets = nets
+        self.cache = {}
         self.build_seconds = time.perf_counter() - t0
         log.info("road graphs built in %.2f s", self.build_seconds)
         return nets
@@ -59,12 +62,21 @@ class NetworkService:
             raise NetworkError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         return self.networks()[mode]  # type: ignore[index]
 
+    def cache_put(self, key: Any, value: Any, keep: int = 8) -> None:
+        """Remember a derived value (the oldest go beyond ``keep`` entries)."""
+        cache = self.cache
+        while len(cache) >= keep:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+
     # ------------------------------------------------------------ listeners
     def on_write(self, kind: str, _bounds: Any) -> None:
         """Store write listener: rebuild after roads change."""
         if kind == "road":
             with self._lock:
                 self.build()
+        elif kind in ("building", "person"):
+            self.cache = {}
 
     def attach(self) -> None:
         """Listen to the store's writes."""
