@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from gis.analysis.netinputs import check_minutes, check_mode, check_point
 from gis.network import network_service
@@ -43,7 +44,9 @@ def isochrone(store: Store, inp: IsochroneInput, engine: str = "scipy") -> dict[
     features = []
     for m in sorted(minutes, reverse=True):
         lines = net.reached_lines(node_time, m * 60.0, snap)
-        merged = shapely.multilinestrings(lines) if lines else shapely.Point(snap.x, snap.y)
+        merged: BaseGeometry = shapely.Point(snap.x, snap.y)
+        if lines:
+            merged = shapely.MultiLineString(lines)  # type: ignore[arg-type]
         poly = merged.buffer(width, quad_segs=4)
         features.append({
             "type": "Feature",
