@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from address import AddressService
+from gis.network import network_service
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
 from spatial_api.errors import install_handlers
@@ -35,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
         app.state.address = AddressService.from_store(app.state.store)
+        app.state.network = network_service(app.state.store)
+        app.state.network.build()  # the road graphs, rebuilt on road writes
         ogc.start(ogc_runtime, app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
                                       settings.data_dir)
@@ -42,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.tiles.service.stop()
+            app.state.network.detach()
             ogc.stop(ogc_runtime)
             app.state.store.close()
 

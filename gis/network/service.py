@@ -41,7 +41,11 @@ class NetworkService:
         roads = self.store.query("road", columns=["id", "name", "road_class"])
         district = self.store.query("district", columns=["id"])
         outline = shapely.union_all(district.geometry.to_numpy()) if len(district) else None
-        nets = build_networks(roads, outline, self.settings)
+        try:
+            nets = build_networks(roads, outline, self.settings)
+        except NetworkError as exc:  # a store without roads still serves everything else
+            log.warning("no road graphs: %s", exc.message)
+            nets = {}
         self._nets = nets
         self.cache = {}
         self.build_seconds = time.perf_counter() - t0
@@ -60,7 +64,10 @@ class NetworkService:
         """The graph of ``mode`` (``walk`` or ``drive``)."""
         if mode not in MODES:
             raise NetworkError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-        return self.networks()[mode]  # type: ignore[index]
+        nets = self.networks()
+        if mode not in nets:
+            raise NetworkError("the store has no roads to build a network from")
+        return nets[mode]  # type: ignore[index]
 
     def cache_put(self, key: Any, value: Any, keep: int = 8) -> None:
         """Remember a derived value (the oldest go beyond ``keep`` entries)."""

@@ -102,7 +102,19 @@ def processes() -> dict[str, Any]:
                            "processor": {"name": f"{mod}.BlockPortraitProcessor"}},
         "renewal-impact": {"type": "process",
                            "processor": {"name": f"{mod}.RenewalImpactProcessor"}},
+        **network_processes(),
     }
+
+
+def network_processes() -> dict[str, Any]:
+    """The road-network processes (spatial_api/ogc/network_processes.py)."""
+    mod = "spatial_api.ogc.network_processes"
+    names = {"route": "RouteProcessor", "isochrone": "IsochroneProcessor",
+             "nearest-facility": "NearestFacilityProcessor",
+             "service-coverage": "ServiceCoverageProcessor",
+             "fire-response": "FireResponseProcessor", "site-suggest": "SiteSuggestProcessor"}
+    return {pid: {"type": "process", "processor": {"name": f"{mod}.{cls}"}}
+            for pid, cls in names.items()}
 
 
 def pygeoapi_config(
