@@ -321,6 +321,9 @@ cli.add_command(_address)
 from spatial_api.cli_report import report as _report  # noqa: E402
 
 cli.add_command(_report)
+from spatial_api.cli_network import network as _network  # noqa: E402
+
+cli.add_command(_network)
 
 
 def main() -> None:
