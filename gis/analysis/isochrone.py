@@ -19,6 +19,9 @@ from gis.network import network_service
 from gis.network.graph import to_wgs84
 from gis.store.base import Store
 
+#: Tolerance (m) of the simplification of reached lines before buffering.
+SIMPLIFY_M = 2.0
+
 
 @dataclass(frozen=True)
 class IsochroneInput:
@@ -44,10 +47,15 @@ def isochrone(store: Store, inp: IsochroneInput, engine: str = "scipy") -> dict[
     features = []
     for m in sorted(minutes, reverse=True):
         lines = net.reached_lines(node_time, m * 60.0, snap)
-        merged: BaseGeometry = shapely.Point(snap.x, snap.y)
+        # One buffer per reached piece, then one union: several times faster in GEOS
+        # than buffering the whole MultiLineString (its self-overlaps are unioned
+        # vertex by vertex). Lines are simplified by 2 m first (the band moves by at
+        # most that much).
         if lines:
-            merged = shapely.MultiLineString(lines)  # type: ignore[arg-type]
-        poly = merged.buffer(width, quad_segs=4)
+            pieces = shapely.simplify(np.asarray(lines, dtype=object), SIMPLIFY_M)
+            poly: BaseGeometry = shapely.union_all(shapely.buffer(pieces, width, quad_segs=2))
+        else:
+            poly = shapely.Point(snap.x, snap.y).buffer(width, quad_segs=2)
         features.append({
             "type": "Feature",
             "geometry": shapely.geometry.mapping(to_wgs84(poly)),

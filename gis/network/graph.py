@@ -131,6 +131,7 @@ class RoadNetwork:
     arc_fwd: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     _arc_index: dict[tuple[int, int], int] = field(default_factory=dict)
     _tree: shapely.STRtree | None = None
+    _base: csr_matrix | None = None
     _nx_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ build
@@ -188,6 +189,10 @@ class RoadNetwork:
                                       self.arc_time.tolist(), strict=True), weight="time_s")
         self.graph = g
         self._tree = shapely.STRtree(self.seg_geom)
+        # The arcs as a CSR matrix with one more, empty row: the virtual source of a
+        # query, filled per query by appending to the arrays (no re-sort of the arcs).
+        n = self.n_nodes + 1
+        self._base = csr_matrix((self.arc_time, (self.arc_u, self.arc_v)), shape=(n, n))
 
     @property
     def n_nodes(self) -> int:
@@ -264,20 +269,19 @@ class RoadNetwork:
         return pi, node, cost + _EPS
 
     # ----------------------------------------------------------- compiled path
-    def _matrix(self, extra_u: IntArray, extra_v: IntArray, extra_w: FloatArray,
-                n_extra: int) -> csr_matrix:
-        n = self.n_nodes + n_extra
-        # Extra arcs may repeat a pair (a point on a loop, two facilities on one
-        # segment): keep the cheapest, as csr_matrix would sum duplicates.
-        if len(extra_u):
-            order = np.lexsort((extra_w, extra_v, extra_u))
-            eu, ev, ew = extra_u[order], extra_v[order], extra_w[order]
-            first = np.r_[True, (eu[1:] != eu[:-1]) | (ev[1:] != ev[:-1])]
-            extra_u, extra_v, extra_w = eu[first], ev[first], ew[first]
-        rows = np.r_[self.arc_u, extra_u]
-        cols = np.r_[self.arc_v, extra_v]
-        w = np.r_[self.arc_time, extra_w]
-        return csr_matrix((w, (rows, cols)), shape=(n, n))
+    def _with_source(self, node: IntArray, cost: FloatArray) -> csr_matrix:
+        """The arcs plus arcs from the virtual source (node ``n_nodes``) to ``node``."""
+        assert self._base is not None
+        # One arc per target node (the cheapest), as a sparse matrix cannot hold two.
+        order = np.lexsort((cost, node))
+        node, cost = node[order], cost[order]
+        first = np.r_[True, node[1:] != node[:-1]]
+        node, cost = node[first], cost[first]
+        b = self._base
+        indptr = b.indptr.copy()
+        indptr[-1] = b.nnz + len(node)
+        return csr_matrix((np.r_[b.data, cost], np.r_[b.indices, node].astype(b.indices.dtype),
+                           indptr), shape=b.shape)
 
     def reach_from(self, sources: Sequence[Snap] | tuple[IntArray, FloatArray],
                    limit_s: float = np.inf, offsets: FloatArray | None = None,
@@ -296,8 +300,7 @@ class RoadNetwork:
         s = self.n_nodes
         if engine == "networkx":
             return self._nx_reach(node, cost, limit_s)
-        m = self._matrix(np.full(len(node), s, np.int64), node, cost, 1)
-        d = dijkstra(m, directed=True, indices=s, limit=limit_s)
+        d = dijkstra(self._with_source(node, cost), directed=True, indices=s, limit=limit_s)
         return np.asarray(d[: self.n_nodes], np.float64)
 
     def _nx_reach(self, node: IntArray, cost: FloatArray, limit_s: float) -> FloatArray:
@@ -355,29 +358,29 @@ class RoadNetwork:
         s, d = n, n + 1
         _pi, lnode, lcost = self.leave_arcs(np.array([origin.seg]), np.array([origin.t]))
         _pj, anode, acost = self.arrive_arcs(np.array([target.seg]), np.array([target.t]))
-        eu = [np.full(len(lnode), s), anode]
-        ev = [lnode, np.full(len(anode), d)]
-        ew = [lcost, acost]
+        direct = np.inf
         if origin.seg == target.seg and (target.t >= origin.t
                                          or not self.seg_oneway[origin.seg]):
-            eu.append(np.array([s]))
-            ev.append(np.array([d]))
-            ew.append(np.array([abs(target.t - origin.t) * self.seg_time[origin.seg] + _EPS]))
-        extra_u = np.concatenate(eu).astype(np.int64)
-        extra_v = np.concatenate(ev).astype(np.int64)
-        extra_w = np.concatenate(ew)
+            direct = abs(target.t - origin.t) * float(self.seg_time[origin.seg]) + _EPS
         if engine == "networkx":
-            nodes, total = self._nx_path(extra_u, extra_v, extra_w, s, d)
+            eu = np.r_[np.full(len(lnode), s), anode, [s] if np.isfinite(direct) else []]
+            ev = np.r_[lnode, np.full(len(anode), d), [d] if np.isfinite(direct) else []]
+            ew = np.r_[lcost, acost, [direct] if np.isfinite(direct) else []]
+            nodes, total = self._nx_path(eu.astype(np.int64), ev.astype(np.int64), ew, s, d)
         else:
-            m = self._matrix(extra_u, extra_v, extra_w, 2)
-            dist, pred = dijkstra(m, directed=True, indices=s, return_predecessors=True)
-            total = float(dist[d])
+            dist, pred = dijkstra(self._with_source(lnode, lcost), directed=True, indices=s,
+                                  return_predecessors=True)
+            ends = dist[anode] + acost
+            k = int(np.argmin(ends))
+            total = float(ends[k])
             nodes = []
-            if np.isfinite(total):
-                k = int(pred[d])
-                while k != s and k >= 0:
-                    nodes.append(k)
-                    k = int(pred[k])
+            if direct <= total:
+                total = direct
+            elif np.isfinite(total):
+                j = int(anode[k])
+                while j != s and j >= 0:
+                    nodes.append(j)
+                    j = int(pred[j])
                 nodes.reverse()
         if not np.isfinite(total):
             raise Unreachable(f"no {self.mode} route joins the two points")
@@ -526,5 +529,8 @@ def build_networks(roads: gpd.GeoDataFrame, district: BaseGeometry | None = None
 
 def to_wgs84(geom: BaseGeometry) -> BaseGeometry:
     """A metric (EPSG:4547) geometry in WGS84, coordinates rounded to 7 decimals."""
-    g = shapely.transform(geom, lambda c: np.column_stack(from_metric(c[:, 0], c[:, 1])))
-    return shapely.set_precision(g, 1e-7)
+    def back(c: FloatArray) -> FloatArray:
+        return np.asarray(np.round(np.column_stack(from_metric(c[:, 0], c[:, 1])), 7),
+                          dtype=np.float64)
+
+    return shapely.transform(geom, back)  # type: ignore[no-any-return]
