@@ -17,6 +17,7 @@ from pyproj import Transformer
 from gis.analysis.route import RouteInput, route
 from gis.network import NetworkError, SnapError, Unreachable, network_service
 from gis.network.graph import NetworkSettings
+from gis.store.base import Store
 from gis.store.gpkg import GeoPackageStore
 
 CFG = NetworkSettings()
@@ -217,10 +218,11 @@ def grid_roads(seed: int, n: int = 6, step: float = 0.002) -> gpd.GeoDataFrame:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_small_seeded_network_all_pairs(tiny_store: GeoPackageStore, seed: int) -> None:
+def test_small_seeded_network_all_pairs(tiny_any: Store, seed: int) -> None:
+    """On both backends (GeoPackage and PostGIS)."""
     frame = grid_roads(seed)
-    tiny_store.ingest("road", frame)
-    svc = network_service(tiny_store)
+    tiny_any.ingest("road", frame)
+    svc = network_service(tiny_any)
     rng = np.random.default_rng(seed)
     for mode in ("walk", "drive"):
         brute = Brute(frame, mode)
@@ -240,20 +242,20 @@ def test_small_seeded_network_all_pairs(tiny_store: GeoPackageStore, seed: int) 
                     assert got == pytest.approx(want, abs=1e-3)
 
 
-def test_graph_rebuilt_when_roads_are_ingested(tiny_store: GeoPackageStore) -> None:
+def test_graph_rebuilt_when_roads_are_ingested(tiny_any: Store) -> None:
     a = shapely.LineString([(114.100, 22.550), (114.105, 22.550)])
     b = shapely.LineString([(114.110, 22.550), (114.115, 22.550)])
     frame = gpd.GeoDataFrame({"id": ["A", "B"], "road_class": ["branch", "branch"],
                               "valid_from": "2000-01-01"}, geometry=[a, b], crs=4326)
-    tiny_store.ingest("road", frame)
-    svc = network_service(tiny_store)
+    tiny_any.ingest("road", frame)
+    svc = network_service(tiny_any)
     net = svc.get("drive")
     with pytest.raises(Unreachable):
         net.route(net.snap(114.101, 22.5501), net.snap(114.114, 22.5501))
     link = gpd.GeoDataFrame({"id": ["L"], "road_class": ["branch"], "valid_from": "2000-01-01"},
                             geometry=[shapely.LineString([(114.105, 22.550),
                                                           (114.110, 22.550)])], crs=4326)
-    tiny_store.ingest("road", link)
+    tiny_any.ingest("road", link)
     net = svc.get("drive")
     p = net.route(net.snap(114.101, 22.5501), net.snap(114.114, 22.5501))
     assert p.distance_m == pytest.approx(
