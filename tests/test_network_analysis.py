@@ -274,3 +274,24 @@ def test_cli_network_commands(demo_dir: Path) -> None:
                            catch_exceptions=False)
     body = json.loads(r.output)
     assert sum(c["population"] for c in body["communities"]) == body["totals"]["population"]
+
+
+def test_residents_per_building_on_both_backends(store_factory: Any) -> None:
+    from gis.analysis.netinputs import residents
+
+    s = store_factory()
+    boxes = [shapely.box(114.100, 22.550, 114.101, 22.551), shapely.box(114.102, 22.550,
+                                                                        114.103, 22.551)]
+    s.ingest("building", gpd.GeoDataFrame({
+        "id": ["B1", "B2"], "use": ["residential", "residential"], "floors": [6, 6],
+        "valid_from": ["2000-01-01", "2000-01-01"]}, geometry=boxes, crs=4326))
+    homes = ["B1", "B1", "B1", "B2", "B2", None]
+    ends = [None, "2020-01-01", None, None, None, None]
+    s.ingest("person", gpd.GeoDataFrame({
+        "id": [f"P{i}" for i in range(6)], "sex": ["F"] * 6, "birth_date": ["1980-01-01"] * 6,
+        "building_id": homes, "valid_from": ["2010-01-01"] * 6, "valid_to": ends},
+        geometry=[boxes[0].centroid] * 3 + [boxes[1].centroid] * 3, crs=4326))
+    b = residents(s, "2024-06-30").buildings.set_index("id")["population"]
+    assert b.to_dict() == {"B1": 2, "B2": 2}
+    b = residents(s, "2015-06-30").buildings.set_index("id")["population"]
+    assert b.to_dict() == {"B1": 3, "B2": 2}
