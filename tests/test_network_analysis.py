@@ -140,9 +140,16 @@ def _snaps(net: object, c: list[float]) -> bool:
 
 
 def test_site_suggest_default_candidates(store: GeoPackageStore) -> None:
+    from gis.analysis.siting import default_candidates
+
     out = site_suggest(store, SiteSuggestInput("fire_station", 3, 2, "drive", DAY))
     assert out["candidates"] > 50
     assert out["after"]["covered"] >= out["before"]["covered"]
+    # The junction fast path (multi-source csgraph) equals snapping each candidate.
+    _nodes, cands = default_candidates(network_service(store).get("drive"))
+    slow = site_suggest(store, SiteSuggestInput("fire_station", 3, 2, "drive", DAY,
+                                                [list(c) for c in cands]))
+    assert slow["sites"] == out["sites"] and slow["after"] == out["after"]
 
 
 def test_fire_response_matches_coverage(store: GeoPackageStore) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gis.analysis.common import as_of_date
 from gis.analysis.coverage import building_times, demand, source_points
@@ -33,6 +34,8 @@ from gis.store.base import Store
 #: spread over the district and small enough to evaluate in a second.
 CANDIDATE_CELL_M = 250.0
 MAX_CANDIDATES = 2000
+#: Candidates searched per csgraph call.
+CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,19 @@ class SiteSuggestInput:
     candidates: Any = None
 
 
-def default_candidates(net: RoadNetwork) -> list[tuple[float, float]]:
-    """Junction nodes (degree ≥ 3), the first of each CANDIDATE_CELL_M cell."""
+def default_candidates(net: RoadNetwork) -> tuple[npt.NDArray[np.int64],
+                                                   list[tuple[float, float]]]:
+    """Junction nodes (degree ≥ 3), the first of each CANDIDATE_CELL_M cell, and their lon/lat."""
     deg = np.bincount(np.r_[net.arc_u, net.arc_v], minlength=net.n_nodes)
     idx = np.flatnonzero(deg >= 6)  # arcs counted both ways: degree 3 in the street graph
     xy = net.node_xy[idx]
     cell = np.floor(xy / CANDIDATE_CELL_M).astype(np.int64)
     _u, first = np.unique(cell, axis=0, return_index=True)
-    sel = xy[np.sort(first)]
+    keep = np.sort(first)
+    sel = xy[keep]
     lon, lat = from_metric(sel[:, 0], sel[:, 1])
     ll = np.round(np.column_stack([lon, lat]), 7)
-    return [(float(a), float(b)) for a, b in ll]
+    return idx[keep].astype(np.int64), [(float(a), float(b)) for a, b in ll]
 
 
 def site_suggest(store: Store, inp: SiteSuggestInput) -> dict[str, Any]:
@@ -72,8 +77,9 @@ def site_suggest(store: Store, inp: SiteSuggestInput) -> dict[str, Any]:
     mode = check_mode(inp.mode)
     day = as_of_date(inp.as_of)
     net = network_service(store).get(mode)
+    nodes: npt.NDArray[np.int64] | None = None
     if inp.candidates is None:
-        cands = default_candidates(net)
+        nodes, cands = default_candidates(net)
     else:
         if not isinstance(inp.candidates, list) or not inp.candidates:
             raise InvalidQuery("candidates must be a non-empty list of [lon, lat]")
@@ -93,11 +99,19 @@ def site_suggest(store: Store, inp: SiteSuggestInput) -> dict[str, Any]:
     cover = np.zeros((len(cands), len(live)), dtype=bool)
     sub = type(dem)(dem.res, type(dem.loc)(dem.loc.seg[live], dem.loc.t[live],
                                            dem.loc.distance_m[live]))
-    for j, c in enumerate(cands):
-        s = net.snap(*c) if inp.candidates is not None else None
-        cs, ct = (np.array([s.seg]), np.array([s.t])) if s else source_points(
-            net, np.zeros(0, dtype=object), [c])
-        cover[j] = building_times(net, sub, cs, ct, limit) <= limit
+    if nodes is not None:
+        # Candidates on junctions: one bounded multi-source csgraph call per chunk
+        # gives every candidate's node times (a candidate is a node, so the
+        # buildings are reached through the end nodes of their segments).
+        for lo in range(0, len(nodes), CHUNK):
+            times = net.reach_from_nodes(nodes[lo:lo + CHUNK], limit)
+            for j in range(times.shape[0]):
+                cover[lo + j] = net.arrival(times[j], sub.loc.seg, sub.loc.t) <= limit
+    else:
+        for j, c in enumerate(cands):
+            sn = net.snap(*c)
+            cover[j] = building_times(net, sub, np.array([sn.seg]), np.array([sn.t]),
+                                      limit) <= limit
     w = pop[live]
     done = covered[live].copy()
     sites: list[dict[str, Any]] = []

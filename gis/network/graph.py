@@ -308,6 +308,13 @@ class RoadNetwork:
         d = dijkstra(self._with_source(node, cost), directed=True, indices=s, limit=limit_s)
         return np.asarray(d[: self.n_nodes], np.float64)
 
+    def reach_from_nodes(self, nodes: IntArray, limit_s: float = np.inf) -> FloatArray:
+        """Travel time (s) from each of ``nodes`` to every node: one row per source."""
+        assert self._base is not None
+        d = dijkstra(self._base, directed=True, indices=np.asarray(nodes, np.int64),
+                     limit=limit_s)
+        return np.asarray(d, np.float64).reshape(len(nodes), -1)[:, : self.n_nodes]
+
     def _nx_reach(self, node: IntArray, cost: FloatArray, limit_s: float) -> FloatArray:
         """The same reach with networkx (reference): a virtual source joined for the query."""
         src = -1
@@ -434,10 +441,9 @@ class RoadNetwork:
             for a, b in itertools.pairwise(nodes):
                 i = self._arc_index[(a, b)]
                 sg = int(self.arc_seg[i])
-                c, dist = self._piece(sg, 0.0, 1.0) if self.arc_fwd[i] else \
-                    self._piece(sg, 1.0, 0.0)
-                coords += c
-                total += dist
+                xy = shapely.get_coordinates(self.seg_geom[sg])  # whole segment: no substring
+                coords += [(float(a), float(b)) for a, b in (xy if self.arc_fwd[i] else xy[::-1])]
+                total += float(self.seg_len[sg])
             last_t = 0.0 if nodes[-1] == self.seg_u[target.seg] else 1.0
             c, dist = self._piece(target.seg, last_t, target.t)
             coords += c
