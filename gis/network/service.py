@@ -31,6 +31,7 @@ class NetworkService:
         self.settings = settings or NetworkSettings()
         self._nets: dict[Mode, RoadNetwork] | None = None
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self.build_seconds = 0.0
         #: Derived data of the analyses (buildings joined to a graph...), dropped on rebuild.
         self.cache: dict[Any, Any] = {}
@@ -71,10 +72,11 @@ class NetworkService:
 
     def cache_put(self, key: Any, value: Any, keep: int = 8) -> None:
         """Remember a derived value (the oldest go beyond ``keep`` entries)."""
-        cache = self.cache
-        while len(cache) >= keep:
-            cache.pop(next(iter(cache)))
-        cache[key] = value
+        with self._cache_lock:  # requests run in worker threads
+            cache = self.cache
+            while len(cache) >= keep:
+                cache.pop(next(iter(cache)))
+            cache[key] = value
 
     # ------------------------------------------------------------ listeners
     def on_write(self, kind: str, _bounds: Any) -> None:
