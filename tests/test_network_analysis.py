@@ -213,6 +213,17 @@ def run(c: TestClient, pid: str, inputs: object, headers: dict | None = None) ->
     return r.status_code, r.json()
 
 
+def test_start_up_builds_the_graphs_and_counts_todays_residents(client: TestClient) -> None:
+    from datetime import UTC, datetime
+
+    state = client.app.state  # type: ignore[attr-defined]
+    state.network_warm.join(timeout=120)
+    today = datetime.now(UTC).date().isoformat()
+    warmed = {(k[1], k[2]) for k in state.network.cache if k[0] == "demand"}
+    assert {("walk", today), ("drive", today)} <= warmed
+    assert set(state.network.networks()) == {"walk", "drive"}
+
+
 def test_processes_are_listed_and_described(client: TestClient) -> None:
     ids = {p["id"] for p in client.get("/ogc/processes").json()["processes"]}
     assert {"route", "isochrone", "nearest-facility", "service-coverage", "fire-response",

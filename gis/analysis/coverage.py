@@ -9,6 +9,7 @@ covered when a facility of the type reaches its street point within
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -33,8 +34,10 @@ from gis.analysis.netinputs import (
 from gis.crs import to_metric
 from gis.errors import InvalidQuery
 from gis.h3cells import cell_parent, cell_to_str
-from gis.network import RoadNetwork, network_service
+from gis.network import MODES, RoadNetwork, network_service
 from gis.store.base import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,22 @@ def demand(store: Store, net: RoadNetwork, day: str) -> Demand:
     out = Demand(res, locate(net, res.buildings.geometry.to_numpy()))
     svc.cache_put(key, out)
     return out
+
+
+def warm(store: Store, day: str | None = None) -> None:
+    """Join the buildings standing at ``day`` (today by default) to both graphs and count
+    their residents, so the first coverage of the day answers at once.
+
+    Run in a background thread at start-up: a failure (the store closing under it,
+    say) is logged and dropped, never raised.
+    """
+    when = as_of_date(day)
+    try:
+        svc = network_service(store)
+        for mode in MODES:
+            demand(store, svc.get(mode), when)
+    except Exception as exc:  # a warm-up must never break the app
+        log.info("coverage warm-up stopped: %s", exc)
 
 
 def source_points(net: RoadNetwork, geoms: npt.NDArray[Any],
