@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from address import AddressService
+from gis.analysis.coverage import warm as warm_coverage
+from gis.network import network_service
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
 from spatial_api.enterprise_routes import enterprise_router, space_router
@@ -40,6 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
         app.state.address = AddressService.from_store(app.state.store)
+        app.state.network = network_service(app.state.store)
+        app.state.network.build()  # the road graphs, rebuilt on road writes
+        warm = threading.Thread(target=warm_coverage, args=(app.state.store,), daemon=True)
+        warm.start()  # residents per building today, for the first coverage request
+        app.state.network_warm = warm
         ogc.start(ogc_runtime, app.state.store)
         from gis.analysis.enterprise_data import warm_in_background
 
@@ -50,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.tiles.stop()
+            app.state.network.detach()
+            warm.join(timeout=60)  # not while it still reads the store being closed
             ogc.stop(ogc_runtime)
             app.state.store.close()
 

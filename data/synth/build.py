@@ -54,7 +54,7 @@ def build_demo(
 
     ``on_stage(name, index, total)`` is called as each stage starts.
     """
-    from data.synth import activity, census, geography, people
+    from data.synth import activity, census, geography, parking, people
 
     if not 0 < scale <= 2:
         raise ValueError("scale must be in (0, 2]")
@@ -123,12 +123,15 @@ def build_demo(
         t0 = time.perf_counter()
         stage("sensors")
         sensors = activity.build_sensors(geo.roads, geo.water, geo.buildings, seed, scale)
-        put("sensor", sensors)
+        lot_sensors = parking.build_parking_sensors(geo.facilities)
+        put("sensor", pd.concat([sensors, lot_sensors], ignore_index=True))
         timed("sensors", t0)
 
         t0 = time.perf_counter()
         stage("readings")
-        put("reading", activity.build_readings(sensors, seed, scale))
+        put("reading", pd.concat([activity.build_readings(sensors, seed, scale),
+                                  parking.build_parking_readings(lot_sensors, geo.facilities,
+                                                                 seed)], ignore_index=True))
         timed("readings", t0)
 
         t0 = time.perf_counter()

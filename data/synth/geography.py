@@ -966,6 +966,7 @@ def _build_roads(real: _Real, water: _Water, terrain: Terrain, seed: int) -> _Ro
     keep_nodes[np.asarray(comps[0], dtype=np.int64)] = True
     keep = keep_nodes[fn] & (fn != tn)
     noded, seg_line = noded[keep], seg_line[keep]
+    seg_line = _connect_drivable(noded, seg_line, lines)
 
     # Order: class, line, position along the line. Nodes are numbered 1..N by coordinate.
     klass_rank = np.array([ROAD_CLASSES.index(lines[k].klass) for k in seg_line])
@@ -978,6 +979,47 @@ def _build_roads(real: _Real, water: _Water, terrain: Terrain, seed: int) -> _Ro
     roads = _Roads(lines=lines, seg_m=noded, seg_line=seg_line, from_node=fn + 1, to_node=tn + 1)
     _name_roads(roads, np.random.default_rng([seed, STAGE_ROAD_NAMES]))
     return roads
+
+
+def _connect_drivable(segs: GeomArray, seg_line: IntArray, lines: list[_Line]) -> IntArray:
+    """Make the drivable roads (every class but footpaths) one connected network.
+
+    The elevation limits and the river cut leave drivable pieces joined to the
+    rest only by footpaths; a real district's streets connect. Each piece is
+    joined to the largest one along the shortest chain of footpaths (by
+    length), which becomes a branch road (an access lane up the hill). Returns
+    the new line index of each segment (new lines are appended to ``lines``).
+    """
+    seg_line = seg_line.copy()
+    fn, tn, _xy = _end_nodes(segs)
+    foot = np.array([lines[k].klass == "footpath" for k in seg_line])
+    seg_len = shapely.length(segs)
+    drive = nx.Graph()
+    drive.add_edges_from(zip(fn[~foot].tolist(), tn[~foot].tolist(), strict=True))
+    comps = sorted((sorted(c) for c in nx.connected_components(drive)),
+                   key=lambda c: (-len(c), c[0]))
+    if len(comps) < 2:
+        return seg_line
+    full = nx.Graph()
+    for k in range(len(segs)):
+        a, b, w = int(fn[k]), int(tn[k]), float(seg_len[k])
+        if not full.has_edge(a, b) or full[a][b]["w"] > w:
+            full.add_edge(a, b, w=w, seg=k)
+    _dist, paths = nx.multi_source_dijkstra(full, set(comps[0]), weight="w")
+    for comp in comps[1:]:
+        reachable = [n for n in comp if n in _dist]
+        if not reachable:
+            continue
+        start = min(reachable, key=lambda n: (_dist[n], n))
+        path = paths[start]
+        chain = [full[a][b]["seg"] for a, b in itertools.pairwise(path)]
+        promote = [k for k in chain if lines[seg_line[k]].klass == "footpath"]
+        if not promote:
+            continue
+        design = shapely.line_merge(shapely.union_all(segs[promote]))
+        lines.append(_Line(_longest_line(design), "branch", "", 6.0))
+        seg_line[promote] = len(lines) - 1
+    return seg_line
 
 
 #: Upper-class lattice lines longer than this become several logical lines.

@@ -115,9 +115,21 @@ def processes(role: str | None = None) -> dict[str, Any]:
                                 "processor": {"name": f"{mod}.EnterprisesAtRiskProcessor"}},
         "policy-eligible": {"type": "process",
                             "processor": {"name": f"{mod}.PolicyEligibleProcessor"}},
+        **network_processes(),
     }
     return {k: v for k, v in out.items()
             if role is None or role == "admin" or role in PROCESS_ROLES.get(k, {role})}
+
+
+def network_processes() -> dict[str, Any]:
+    """The road-network processes (spatial_api/ogc/network_processes.py)."""
+    mod = "spatial_api.ogc.network_processes"
+    names = {"route": "RouteProcessor", "isochrone": "IsochroneProcessor",
+             "nearest-facility": "NearestFacilityProcessor",
+             "service-coverage": "ServiceCoverageProcessor",
+             "fire-response": "FireResponseProcessor", "site-suggest": "SiteSuggestProcessor"}
+    return {pid: {"type": "process", "processor": {"name": f"{mod}.{cls}"}}
+            for pid, cls in names.items()}
 
 
 def pygeoapi_config(

@@ -355,3 +355,6 @@ class PolicyEligibleProcessor(BaseProcessor):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "<PolicyEligibleProcessor>"
+# The network processes live in their own module; importing it here loads them
+# with this module at start-up (gate.start), never lazily inside a request.
+import spatial_api.ogc.network_processes  # noqa: E402, F401

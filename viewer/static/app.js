@@ -583,6 +583,7 @@ function wire() {
   $('portrait-close').addEventListener('click', () => { $('portrait').hidden = true; });
 
   map.on('click', (e) => {
+    if (window.onemapNetwork?.onClick(e)) return; // the network tool (js/network.js) takes its clicks
     if (state.drawing) { state.drawPts.push([e.lngLat.lng, e.lngLat.lat]); drawData(); return; }
     const catLayers = state.layers.filter((l) => l.visible).flatMap(layerIds).filter((id) => map.getLayer(id));
     const feats = map.queryRenderedFeatures(e.point, { layers: [...catLayers, 'industry'] })
