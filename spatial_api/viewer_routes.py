@@ -206,7 +206,10 @@ def viewer_router() -> APIRouter:
             principal = _principal(request)
         except UnknownApiKey:
             return _unauthorised()
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:  # no body, or not JSON (UnicodeDecodeError is a ValueError)
+            raise InvalidQuery("the body must be a JSON object with a GeoJSON area") from None
         area = body.get("area") if isinstance(body, dict) else None
         if isinstance(area, dict) and area.get("type") == "Feature":
             area = area.get("geometry")

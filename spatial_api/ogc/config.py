@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from layers.catalog import Layer
+from spatial_api.ogc.openapi import SCHEMAS_DIR
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: CRSs offered for ``crs`` and ``bbox-crs`` (OGC API Features Part 2).
@@ -136,6 +137,9 @@ def pygeoapi_config(
             "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                     "attribution": "OpenStreetMap contributors"},
             "manager": {"name": "Dummy", "connection": None, "output_dir": output_dir},
+            # The OGC schema files ship with OneMap, served at /ogc/schemas (gate.py);
+            # pygeoapi then points the OpenAPI document there, and openapi.py inlines them.
+            "ogc_schemas_location": str(SCHEMAS_DIR),
         },
         "logging": {"level": "ERROR"},
         "metadata": {

@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 _SCOPE_KEY = "onemap.ogc"
 _FILTER_LANGS = ("cql2-text", "cql2-json")
 _PATCHED = False
+_ITEMS = re.compile(r"/collections/[^/]+/items/?$")
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +261,13 @@ def _openapi(original: Callable[..., Any], api: Any, request: Any) -> Any:
     if api.openapi is None:
         from pygeoapi.openapi import get_oas
 
-        api.openapi = get_oas(api.config, fail_on_invalid_collection=False)
+        from spatial_api.ogc.openapi import finish
+
+        limits = api.config["server"]["limits"]
+        api.openapi = finish(get_oas(api.config, fail_on_invalid_collection=False),
+                             schemas_url=f"{api.base_url}/schemas",
+                             default_items=limits["default_items"],
+                             max_items=limits["max_items"])
     return original(api, request)
 
 
@@ -280,9 +288,19 @@ class OgcGate:
             await self.app(scope, receive, send)
             return
         key = None
+        ctype = None
         for name, value in scope.get("headers", []):
             if name == b"x-api-key":
                 key = value.decode("latin-1").strip()
+            elif name == b"content-type":
+                ctype = value
+        if scope.get("method") == "POST" and ctype is None and _ITEMS.search(scope["path"]):
+            # pygeoapi 0.21 picks the handler of a POST to items by its Content-Type
+            # and has none without one (a bare 500): say what it takes instead.
+            await _json(send, 415, {"code": "UnsupportedMediaType",
+                                    "description": "POST to items takes a CQL2-JSON filter "
+                                                   "(Content-Type: application/query-cql-json)"})
+            return
         if key is None:
             from urllib.parse import parse_qs
 
@@ -333,7 +351,13 @@ def make_runtime(base_url: str, data_dir: Path, settings: OgcSettings | None = N
 
 def mount_ogc(app: Any, runtime: OgcRuntime) -> None:
     """Mount pygeoapi behind the gate at ``/ogc`` on a FastAPI/Starlette app."""
+    from starlette.staticfiles import StaticFiles
+
+    from spatial_api.ogc.openapi import SCHEMAS_DIR
+
     sa = _bootstrap(runtime)
+    # The OGC schema files (public; pygeoapi's own mount of them sits behind its "/").
+    app.mount("/ogc/schemas", StaticFiles(directory=SCHEMAS_DIR), name="ogc-schemas")
     app.mount("/ogc", OgcGate(sa.APP, runtime))
 
 
