@@ -35,6 +35,7 @@ from gis.filters import parse_cql2_json, parse_cql2_text
 from layers.access import ADMIN, Principal, UnknownApiKey, load_roles
 from layers.audit import AuditLog
 from layers.catalog import Layer, default_catalog, visible_layers
+from spatial_api.ogc import guards
 from spatial_api.ogc.config import FILTER_CONFORMANCE, SUPPORTED_CRS, pygeoapi_config
 from spatial_api.ogc.context import CURRENT, OgcRuntime, RequestContext
 from spatial_api.ogc.settings import OgcSettings
@@ -92,6 +93,7 @@ def _patch(sa: Any) -> None:
         return
     import pygeoapi.api as core_api
     import pygeoapi.api.itemtypes as itemtypes
+    import pygeoapi.api.processes as processes_api
     import pygeoapi.api.tiles as tiles_api
 
     original = sa.execute_from_starlette
@@ -101,6 +103,8 @@ def _patch(sa: Any) -> None:
         core_api.openapi_: functools.partial(_openapi, core_api.openapi_),
         tiles_api.get_collection_tiles_metadata: functools.partial(
             _tiles_metadata, tiles_api.get_collection_tiles_metadata),
+        processes_api.execute_process: functools.partial(
+            guards.execute_process, processes_api.execute_process),
     }
 
     async def execute(api_function: Callable[..., Any], request: Any, *args: Any,
@@ -111,6 +115,12 @@ def _patch(sa: Any) -> None:
                                   skip_valid_check=skip_valid_check,
                                   alternative_api=alternative_api)
         api = role_api(ctx.runtime, ctx.principal)
+        # Query parameters the OpenAPI document rules out answer 400 (guards.py).
+        path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+        problem = guards.check_query(guards.document(api), path, request.method,
+                                     request.query_params.multi_items())
+        if problem is not None:
+            return guards.bad_request(problem)
         fn = overrides.get(api_function, api_function)
         bound = functools.partial(_in_context, ctx, fn)
         return await original(bound, request, *args, skip_valid_check=skip_valid_check,
@@ -244,7 +254,8 @@ def _conformance(original: Callable[..., Any], api: Any, request: Any) -> Any:
     headers, status, content = original(api, request)
     if status == 200 and isinstance(content, str) and content.startswith("{"):
         doc = json.loads(content)
-        doc["conformsTo"] = sorted(set(doc.get("conformsTo", [])) | set(FILTER_CONFORMANCE))
+        doc["conformsTo"] = sorted((set(doc.get("conformsTo", [])) | set(FILTER_CONFORMANCE))
+                                   - {guards.CALLBACK_CONFORMANCE})
         content = json.dumps(doc)
     return headers, status, content
 
@@ -258,16 +269,7 @@ def _tiles_metadata(original: Callable[..., Any], api: Any, request: Any, *args:
 
 def _openapi(original: Callable[..., Any], api: Any, request: Any) -> Any:
     """The role's OpenAPI document, generated from its configuration on first use."""
-    if api.openapi is None:
-        from pygeoapi.openapi import get_oas
-
-        from spatial_api.ogc.openapi import finish
-
-        limits = api.config["server"]["limits"]
-        api.openapi = finish(get_oas(api.config, fail_on_invalid_collection=False),
-                             schemas_url=f"{api.base_url}/schemas",
-                             default_items=limits["default_items"],
-                             max_items=limits["max_items"])
+    guards.document(api)
     return original(api, request)
 
 

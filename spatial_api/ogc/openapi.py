@@ -240,6 +240,18 @@ QUERYABLES_RESPONSE: dict[str, Any] = {
                        "properties": {"type": "object"}}}}},
 }
 
+_TILES = "https://schemas.opengis.net/ogcapi/tiles/part1/1.0/openapi/ogcapi-tiles-1.yaml"
+#: The tilesets of a collection (Tiles Part 1, 7.2.2 / tilesets-list): pygeoapi
+#: declares an older draft's ``tileMatrixSetLinks`` shape it does not send.
+TILESETS_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["links", "tilesets"],
+    "properties": {
+        "links": {"type": "array", "items": {"$ref": f"{_TILES}#/components/schemas/link"}},
+        "tilesets": {"type": "array",
+                     "items": {"$ref": f"{_TILES}#/components/schemas/tileSet-item"}},
+    },
+}
+
 _FEATURE = ("https://schemas.opengis.net/ogcapi/features/part1/1.0/openapi/"
             "ogcapi-features-1.yaml#/components/schemas/featureGeoJSON")
 
@@ -298,8 +310,21 @@ def finish(doc: dict[str, Any], *, schemas_url: str | None = None,
         op = item.get("get") if path.endswith("/items/{featureId}") else None
         if op is not None:
             op["responses"]["200"] = _feature_response(op["responses"].get("200", {}))
+        for method, op in item.items():
+            if method == "get" and "/tiles/{tileMatrixSetId}/" in path:
+                for p in op.get("parameters", []):
+                    if p.get("name") == "f" and "enum" in p.get("schema", {}):
+                        # pygeoapi serves (and OneMap's clients ask for) f=mvt as well.
+                        p["schema"]["enum"] = sorted({*p["schema"]["enum"], "mvt"})
     comps = doc.setdefault("components", {})
     comps.setdefault("responses", {})["Queryables"] = QUERYABLES_RESPONSE
+    lang = comps.get("parameters", {}).get("lang", {}).get("schema")
+    if isinstance(lang, dict) and "enum" in lang:
+        # Any tag is accepted: an unsupported one falls back to the default language,
+        # as the parameter's description says; the supported ones are the example.
+        lang["example"] = lang.pop("enum")[0]
+    if "tiles" in comps.get("schemas", {}):
+        comps["schemas"]["tiles"] = TILESETS_SCHEMA
     comps.setdefault("parameters", {})["limit"] = limit_parameter(default_items, max_items)
     for path, item in paths.items():
         if not path.endswith("/items"):

@@ -1,0 +1,189 @@
+"""Requests the OGC OpenAPI document calls invalid are answered 400 before pygeoapi runs.
+
+pygeoapi 0.21 checks some query parameters itself and lets others through: an
+empty ``sortby`` reaches the provider (a 500), ``valid_to=abc`` matches
+nothing (a 200), a tile's ``f=AAA`` returns a tile, a queryables ``profile=AAA``
+is ignored. The document served (``openapi.py``) declares every parameter's
+schema; :func:`check_query` holds each query parameter an operation declares to
+it, the way OpenAPI 3.0 serialises it (``style: form``, ``explode: false``:
+arrays are comma-separated). Parameters the operation does not declare are left
+to the provider, which rejects the unknown ones.
+
+Also here: the process-execution wrapper (callbacks refused, error bodies with
+the ``type`` member OGC API Processes 1.0's exception schema requires).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft4Validator, FormatChecker
+from starlette.responses import JSONResponse
+
+from spatial_api.ogc.openapi import finish
+
+#: Parameters the server accepts beyond their schema, by standard:
+#: ``limit`` above its maximum is clamped, not an error (Features Part 1,
+#: /req/core/fc-limit-response-1 B).
+_UNBOUNDED = {"limit": ("maximum",)}
+
+_FORMATS = FormatChecker()
+
+
+@_FORMATS.checks("uri")
+def _uri(value: object) -> bool:
+    """An absolute URI (RFC 3986, 4.3): a scheme and something after it."""
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme and (parts.netloc or parts.path))
+
+
+def document(api: Any) -> dict[str, Any]:
+    """The role's OpenAPI document (generated on first use, then kept on ``api``)."""
+    if api.openapi is None:
+        from pygeoapi.openapi import get_oas
+
+        limits = api.config["server"]["limits"]
+        api.openapi = finish(get_oas(api.config, fail_on_invalid_collection=False),
+                             schemas_url=f"{api.base_url}/schemas",
+                             default_items=limits["default_items"],
+                             max_items=limits["max_items"])
+    doc: dict[str, Any] = api.openapi
+    return doc
+
+
+@lru_cache(maxsize=64)
+def _matchers(doc_id: int, templates: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
+    out = []
+    for t in templates:
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(t.rstrip("/") or "/"))
+        out.append((re.compile(f"^{pattern}/?$"), t))
+    # Literal paths before templated ones (``/items/{featureId}`` vs ``/items``).
+    out.sort(key=lambda m: m[1].count("{"))
+    return out
+
+
+def _operation(doc: Mapping[str, Any], path: str, method: str) -> dict[str, Any] | None:
+    paths = doc.get("paths", {})
+    for pattern, template in _matchers(id(doc), tuple(paths)):
+        if pattern.match(path):
+            op = paths[template].get(method.lower())
+            return op if isinstance(op, dict) else None
+    return None
+
+
+def _deref(doc: Mapping[str, Any], obj: Any) -> Any:
+    while isinstance(obj, dict) and isinstance(obj.get("$ref"), str):
+        node: Any = doc
+        for token in obj["$ref"].lstrip("#/").split("/"):
+            node = node[token]
+        obj = node
+    return obj
+
+
+def _scalar(text: str, schema: Mapping[str, Any]) -> Any:
+    kind = schema.get("type")
+    if kind == "integer":
+        return int(text)
+    if kind == "number":
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
+    if kind == "boolean":
+        if text not in ("true", "false"):
+            raise ValueError(text)
+        return text == "true"
+    return text
+
+
+def _json_schema(schema: Mapping[str, Any], name: str) -> dict[str, Any]:
+    out = {k: v for k, v in schema.items()
+           if k not in _UNBOUNDED.get(name, ()) and not k.startswith("x-")
+           and k not in ("nullable", "example", "default")}
+    return out
+
+
+def check_query(doc: Mapping[str, Any], path: str, method: str,
+                query: list[tuple[str, str]]) -> str | None:
+    """Why the query parameters of ``method path`` break the document (None when fine)."""
+    op = _operation(doc, path, method)
+    if op is None:
+        return None
+    given: dict[str, list[str]] = {}
+    for key, text in query:
+        given.setdefault(key, []).append(text)
+    for param in op.get("parameters", []):
+        param = _deref(doc, param)
+        name = param.get("name")
+        if param.get("in") != "query" or name not in given:
+            continue
+        schema = _deref(doc, param.get("schema") or {})
+        if not isinstance(schema, dict) or schema.get("type") == "object" or \
+                "$ref" in json.dumps(schema):
+            continue  # free-form (vendor parameters) or not self-contained: the provider's
+        text = given[name][-1]
+        try:
+            if schema.get("type") == "array":
+                items = _deref(doc, schema.get("items") or {})
+                value: Any = [_scalar(v, items) for v in text.split(",")] if text else []
+            else:
+                value = _scalar(text, schema)
+        except ValueError:
+            return f"{name}: {text!r} is not a valid {schema.get('type', 'value')}"
+        validator = Draft4Validator(_json_schema(schema, name), format_checker=_FORMATS)
+        error = next(iter(validator.iter_errors(value)), None)
+        if error is not None:
+            return f"{name}: {error.message}"
+    return None
+
+
+def bad_request(description: str) -> JSONResponse:
+    """A 400 with an OGC exception body (``type`` for Processes, ``code`` for Features)."""
+    return JSONResponse({"code": "InvalidParameterValue", "type": "InvalidParameterValue",
+                         "description": description}, status_code=400)
+
+
+def execute_process(original: Callable[..., Any], api: Any, request: Any,
+                    *args: Any) -> Any:
+    """Process execution without callbacks, and with error bodies that carry ``type``.
+
+    Callbacks (``subscriber``) would make the server POST to any URL a client
+    names; OneMap does not offer them (the conformance class is not declared).
+    """
+    try:
+        body = json.loads(request.data or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    problem = None
+    if not isinstance(body, dict):
+        # pygeoapi reads the body with dict methods (a list is a 500 there).
+        problem = "the body must be a JSON object (an execute request)"
+    elif body.get("subscriber") is not None:
+        problem = "callbacks (subscriber) are not supported"
+    if problem is not None:
+        headers = request.get_response_headers(**api.api_headers)
+        return api.get_exception(400, headers, request.format, "InvalidParameterValue",
+                                 problem)
+    headers, status, content = original(api, request, *args)
+    if status >= 400 and isinstance(content, str | bytes):
+        try:
+            doc = json.loads(content)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and "type" not in doc and "code" in doc:
+            doc["type"] = doc["code"]
+            content = json.dumps(doc)
+            headers["Content-Type"] = "application/json"
+    return headers, status, content
+
+
+#: The callback conformance class, which OneMap does not implement.
+CALLBACK_CONFORMANCE = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback"
