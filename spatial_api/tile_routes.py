@@ -34,9 +34,9 @@ _PACK = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 # The path parameters as documented (the handlers check them again, ``_tile``/``_names``),
 # with a tile of Dongmen at z14 as the example.
-_Z = PathParam(pattern=r"^[0-9]{1,2}$", examples=["14"])
-_X = PathParam(pattern=r"^[0-9]{1,10}$", examples=["13385"])
-_Y = PathParam(pattern=r"^[0-9]{1,10}$", examples=["7138"])
+_Z = PathParam(pattern=r"^-?[0-9]{1,3}$", examples=["14"])
+_X = PathParam(pattern=r"^-?[0-9]{1,10}$", examples=["13385"])
+_Y = PathParam(pattern=r"^-?[0-9]{1,10}$", examples=["7138"])
 _LAYERS = PathParam(pattern=_NAME.pattern, examples=["buildings"])
 
 
