@@ -117,8 +117,8 @@ def _patch(sa: Any) -> None:
         api = role_api(ctx.runtime, ctx.principal)
         # Query parameters the OpenAPI document rules out answer 400 (guards.py).
         path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
-        problem = guards.check_query(guards.document(api), path, request.method,
-                                     request.query_params.multi_items())
+        problem = guards.rules(api).check(path, request.method,
+                                          request.query_params.multi_items())
         if problem is not None:
             return guards.bad_request(problem)
         fn = overrides.get(api_function, api_function)

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,7 +61,7 @@ def document(api: Any) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=64)
-def _matchers(doc_id: int, templates: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
+def _matchers(templates: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
     out = []
     for t in templates:
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(t.rstrip("/") or "/"))
@@ -68,15 +69,6 @@ def _matchers(doc_id: int, templates: tuple[str, ...]) -> list[tuple[re.Pattern[
     # Literal paths before templated ones (``/items/{featureId}`` vs ``/items``).
     out.sort(key=lambda m: m[1].count("{"))
     return out
-
-
-def _operation(doc: Mapping[str, Any], path: str, method: str) -> dict[str, Any] | None:
-    paths = doc.get("paths", {})
-    for pattern, template in _matchers(id(doc), tuple(paths)):
-        if pattern.match(path):
-            op = paths[template].get(method.lower())
-            return op if isinstance(op, dict) else None
-    return None
 
 
 def _deref(doc: Mapping[str, Any], obj: Any) -> Any:
@@ -105,44 +97,107 @@ def _scalar(text: str, schema: Mapping[str, Any]) -> Any:
 
 
 def _json_schema(schema: Mapping[str, Any], name: str) -> dict[str, Any]:
-    out = {k: v for k, v in schema.items()
-           if k not in _UNBOUNDED.get(name, ()) and not k.startswith("x-")
-           and k not in ("nullable", "example", "default")}
-    return out
+    return {k: v for k, v in schema.items()
+            if k not in _UNBOUNDED.get(name, ()) and not k.startswith("x-")
+            and k not in ("nullable", "example", "default")}
+
+
+@dataclass(frozen=True)
+class _Param:
+    """One declared query parameter, ready to check."""
+
+    name: str
+    kind: str | None  # the schema's type
+    items: Mapping[str, Any] | None  # the items' schema of an array
+    validator: Draft4Validator  # of the value (of an array: without ``items``)
+    item_validator: Draft4Validator | None  # of each item of an array
+
+
+class QueryRules:
+    """The query-parameter rules of one OpenAPI document, compiled on first use."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self.paths: Mapping[str, Any] = doc.get("paths", {})
+        self.matchers = _matchers(tuple(self.paths))
+        self.plans: dict[tuple[str, str], list[_Param]] = {}
+
+    def _template(self, path: str) -> str | None:
+        if path in self.paths:
+            return path
+        for pattern, template in self.matchers:
+            if pattern.match(path):
+                return template
+        return None
+
+    def _plan(self, template: str, method: str) -> list[_Param]:
+        key = (template, method)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = []
+            op = self.paths[template].get(method)
+            for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                param = _deref(self.doc, param)
+                schema = _deref(self.doc, param.get("schema") or {})
+                if param.get("in") != "query" or not isinstance(schema, dict) \
+                        or schema.get("type") == "object" or "$ref" in json.dumps(schema):
+                    continue  # free-form (vendor parameters): the provider's to check
+                items = _deref(self.doc, schema.get("items") or {})
+                whole = _json_schema(schema, param["name"])
+                # Arrays: the items are checked one by one; jsonschema's ``items``
+                # costs about 25 times more per value on this hot path.
+                item_validator = None
+                if "items" in whole:
+                    item_validator = Draft4Validator(_json_schema(whole.pop("items"), ""),
+                                                     format_checker=_FORMATS)
+                plan.append(_Param(param["name"], schema.get("type"), items,
+                                   Draft4Validator(whole, format_checker=_FORMATS),
+                                   item_validator))
+            self.plans[key] = plan
+        return plan
+
+    def check(self, path: str, method: str, query: list[tuple[str, str]]) -> str | None:
+        """Why the query of ``method path`` breaks the document (None when it does not)."""
+        if not query:
+            return None
+        template = self._template(path)
+        if template is None:
+            return None
+        given = dict(query)  # the last value of each name, as pygeoapi reads them
+        for p in self._plan(template, method.lower()):
+            if p.name not in given:
+                continue
+            text = given[p.name]
+            try:
+                if p.kind == "array":
+                    value: Any = ([_scalar(v, p.items or {}) for v in text.split(",")]
+                                  if text else [])
+                else:
+                    value = _scalar(text, {"type": p.kind})
+            except ValueError:
+                return f"{p.name}: {text!r} is not a valid {p.kind or 'value'}"
+            error = next(iter(p.validator.iter_errors(value)), None)
+            if error is None and p.item_validator is not None:
+                error = next((e for v in value for e in p.item_validator.iter_errors(v)), None)
+            if error is not None:
+                return f"{p.name}: {error.message}"
+        return None
 
 
 def check_query(doc: Mapping[str, Any], path: str, method: str,
                 query: list[tuple[str, str]]) -> str | None:
-    """Why the query parameters of ``method path`` break the document (None when fine)."""
-    op = _operation(doc, path, method)
-    if op is None:
-        return None
-    given: dict[str, list[str]] = {}
-    for key, text in query:
-        given.setdefault(key, []).append(text)
-    for param in op.get("parameters", []):
-        param = _deref(doc, param)
-        name = param.get("name")
-        if param.get("in") != "query" or name not in given:
-            continue
-        schema = _deref(doc, param.get("schema") or {})
-        if not isinstance(schema, dict) or schema.get("type") == "object" or \
-                "$ref" in json.dumps(schema):
-            continue  # free-form (vendor parameters) or not self-contained: the provider's
-        text = given[name][-1]
-        try:
-            if schema.get("type") == "array":
-                items = _deref(doc, schema.get("items") or {})
-                value: Any = [_scalar(v, items) for v in text.split(",")] if text else []
-            else:
-                value = _scalar(text, schema)
-        except ValueError:
-            return f"{name}: {text!r} is not a valid {schema.get('type', 'value')}"
-        validator = Draft4Validator(_json_schema(schema, name), format_checker=_FORMATS)
-        error = next(iter(validator.iter_errors(value)), None)
-        if error is not None:
-            return f"{name}: {error.message}"
-    return None
+    """Why the query parameters of ``method path`` break ``doc`` (None when fine)."""
+    return QueryRules(doc).check(path, method, query)
+
+
+def rules(api: Any) -> QueryRules:
+    """The query rules of a role's ``API`` (compiled once per document)."""
+    doc = document(api)
+    cached: QueryRules | None = getattr(api, "_onemap_query_rules", None)
+    if cached is None or cached.doc is not doc:
+        cached = QueryRules(doc)
+        api._onemap_query_rules = cached
+    return cached
 
 
 def bad_request(description: str) -> JSONResponse:
