@@ -63,7 +63,8 @@ def fuzz(url: str, report: Path, *extra: str) -> dict[str, Any]:
     cmd = [_st(), "run", url, "--checks", CHECKS, "--max-examples", str(EXAMPLES),
            "--seed", str(SEED), "--report", "json", "--report-json-path", str(report),
            "--no-color", *([] if FULL else ["--no-shrink"]), *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+    # cwd: schemathesis keeps a cache of the crashes it found in .schemathesis/ there.
+    proc = subprocess.run(cmd, cwd=report.parent, env=env, capture_output=True, text=True,
                           timeout=3600, check=False)
     out: dict[str, Any] = json.loads(report.read_text()) if report.is_file() else {}
     out["returncode"] = proc.returncode

@@ -176,6 +176,10 @@ def test_schema_30_rewrites_json_schema() -> None:
     ("GET", "/ogc/collections/roads/tiles/WebMercatorQuad/14/7138/13385?f=AAA", {}, 400),
     ("GET", "/ogc/collections/roads/tiles/WebMercatorQuad/14/7138/13385?f=mvt", {}, 200),
     ("GET", "/ogc/collections/population_blocks/items?bbox=114,22.5,0,114.2,22.6,9", {}, 400),
+    # Chinese without a territory (lang or Accept-Language) was a 500 on every path.
+    ("GET", "/ogc/collections/roads?lang=zh", {}, 200),
+    ("GET", "/ogc/collections/roads?lang=zh-Hans", {}, 200),
+    ("GET", "/ogc/collections", {"headers": {"Accept-Language": "zh"}}, 200),
     # POST to items: pygeoapi had no handler without a Content-Type (500).
     ("POST", "/ogc/collections/roads/items", {}, 415),
     ("POST", "/ogc/processes/block-portrait/execution", {"json": [None, None]}, 400),

@@ -128,7 +128,10 @@ def pygeoapi_config(
             "mimetype": "application/json; charset=UTF-8",
             "encoding": "utf-8",
             "gzip": False,
-            "languages": ["en-US", "zh-CN"],
+            # Chinese without a territory: pygeoapi 0.21 answers a request for "zh" (the
+            # lang parameter or Accept-Language) with Locale("zh", "CN"), which Babel does
+            # not know (a 500 on every path); a generic "zh" matches every Chinese tag.
+            "languages": ["en-US", "zh"],
             "cors": False,
             "pretty_print": False,
             "admin": False,

@@ -296,13 +296,6 @@ class OgcGate:
                 key = value.decode("latin-1").strip()
             elif name == b"content-type":
                 ctype = value
-        if scope.get("method") == "POST" and ctype is None and _ITEMS.search(scope["path"]):
-            # pygeoapi 0.21 picks the handler of a POST to items by its Content-Type
-            # and has none without one (a bare 500): say what it takes instead.
-            await _json(send, 415, {"code": "UnsupportedMediaType",
-                                    "description": "POST to items takes a CQL2-JSON filter "
-                                                   "(Content-Type: application/query-cql-json)"})
-            return
         if key is None:
             from urllib.parse import parse_qs
 
@@ -312,6 +305,13 @@ class OgcGate:
             principal = self.runtime.roles.principal(key)
         except UnknownApiKey:
             await _json(send, 401, {"code": "InvalidApiKey", "description": "unknown API key"})
+            return
+        if scope.get("method") == "POST" and ctype is None and _ITEMS.search(scope["path"]):
+            # pygeoapi 0.21 picks the handler of a POST to items by its Content-Type
+            # and has none without one (a bare 500): say what it takes instead.
+            await _json(send, 415, {"code": "UnsupportedMediaType",
+                                    "description": "POST to items takes a CQL2-JSON filter "
+                                                   "(Content-Type: application/query-cql-json)"})
             return
         if self.runtime.store is None:
             await _json(send, 503, {"code": "ServiceUnavailable",
