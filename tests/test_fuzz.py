@@ -84,12 +84,16 @@ def assert_clean(run: dict[str, Any]) -> None:
 ROLES = [[], ["-H", f"X-API-Key: {ADMIN_KEY}"]]
 
 
-@pytest.mark.parametrize("auth", ROLES if FULL else ROLES[1:], ids=lambda a: "key" if a else "public")
+def _role(auth: list[str]) -> str:
+    return "key" if auth else "public"
+
+
+@pytest.mark.parametrize("auth", ROLES if FULL else ROLES[1:], ids=_role)
 def test_fuzz_host(base: str, tmp_path: Path, auth: list[str]) -> None:
     assert_clean(fuzz(f"{base}/openapi.json", tmp_path / "host.json", *auth))
 
 
-@pytest.mark.parametrize("auth", ROLES if FULL else ROLES[:1], ids=lambda a: "key" if a else "public")
+@pytest.mark.parametrize("auth", ROLES if FULL else ROLES[:1], ids=_role)
 def test_fuzz_ogc(base: str, tmp_path: Path, auth: list[str]) -> None:
     subset = [] if FULL else ["--include-path-regex", OGC_SUBSET]
     assert_clean(fuzz(f"{base}/ogc/openapi?f=json", tmp_path / "ogc.json", *auth, *subset))
