@@ -180,6 +180,9 @@ def test_schema_30_rewrites_json_schema() -> None:
     ("GET", "/ogc/collections/roads?lang=zh", {}, 200),
     ("GET", "/ogc/collections/roads?lang=zh-Hans", {}, 200),
     ("GET", "/ogc/collections", {"headers": {"Accept-Language": "zh"}}, 200),
+    # Integers beyond 64 bits reached the store (a 500).
+    ("GET", "/ogc/collections/roads/items?offset=2241949985989683537526672615324778496", {}, 400),
+    ("GET", "/ogc/collections/roads/items?block=735264018519759126528", {}, 400),
     # POST to items: pygeoapi had no handler without a Content-Type (500).
     ("POST", "/ogc/collections/roads/items", {}, 415),
     ("POST", "/ogc/processes/block-portrait/execution", {"json": [None, None]}, 400),
@@ -200,6 +203,17 @@ def test_bad_input_is_4xx(base: str, method: str, path: str, kwargs: dict[str, A
     if status >= 400:
         body = r.json()
         assert body["description"] and ("code" in body or "type" in body)
+
+
+def test_html_pages_follow_the_role(base: str) -> None:
+    """pygeoapi cached the configuration of its HTML pages by language alone: the first
+    role to render one decided what every role's pages showed (and 500s)."""
+    assert httpx.get(f"{base}/ogc/collections/roads?f=html", timeout=60).status_code == 200
+    for c in ("persons", "houses", "events"):
+        r = httpx.get(f"{base}/ogc/collections/{c}?f=html", headers=ADMIN, timeout=60)
+        assert r.status_code == 200, c
+    public = httpx.get(f"{base}/ogc/collections?f=html", timeout=60).text
+    assert "collections/persons" not in public and "collections/roads" in public
 
 
 def test_limit_above_maximum_is_clamped(base: str) -> None:

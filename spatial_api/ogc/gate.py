@@ -127,6 +127,10 @@ def _patch(sa: Any) -> None:
                               alternative_api=api)
 
     sa.execute_from_starlette = execute
+    # HTML pages: pygeoapi caches the configuration they show by locale only.
+    import pygeoapi.l10n as l10n
+
+    l10n._cfg_cache = guards.RoleConfigCache()
     # Text filters: pygeoapi 0.21 parses them as ECQL; OneMap parses CQL2 (the
     # items wrapper has already parsed and validated them, see _items).
     itemtypes.parse_ecql_text = _parsed_filter

@@ -240,5 +240,32 @@ def execute_process(original: Callable[..., Any], api: Any, request: Any,
     return headers, status, content
 
 
+class RoleConfigCache(dict):  # type: ignore[type-arg]
+    """pygeoapi's cache of translated configurations, per app and role.
+
+    pygeoapi 0.21 (``l10n.translate_struct``) caches the configuration its HTML
+    pages are rendered with by locale alone: the first role to render a page in a
+    language fixed the configuration of every role (a 500 for collections the
+    first role could not see, or hidden collections in another role's pages).
+    Installed as ``pygeoapi.l10n._cfg_cache``, it keys by the request's app and role.
+    """
+
+    @staticmethod
+    def _key(locale: Any) -> tuple[int, str, str, str]:
+        from spatial_api.ogc.context import current
+
+        ctx = current()
+        if ctx is None:
+            return (0, "", "", str(locale))
+        return (id(ctx.runtime), ctx.runtime.base_url, ctx.principal.role, str(locale))
+
+    def get(self, locale: Any, default: Any = None) -> Any:
+        """The cached configuration of the request's app and role in ``locale``."""
+        return super().get(self._key(locale), default)
+
+    def __setitem__(self, locale: Any, value: Any) -> None:
+        super().__setitem__(self._key(locale), value)
+
+
 #: The callback conformance class, which OneMap does not implement.
 CALLBACK_CONFORMANCE = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback"

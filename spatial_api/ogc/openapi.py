@@ -326,6 +326,14 @@ def finish(doc: dict[str, Any], *, schemas_url: str | None = None,
     if "tiles" in comps.get("schemas", {}):
         comps["schemas"]["tiles"] = TILESETS_SCHEMA
     comps.setdefault("parameters", {})["limit"] = limit_parameter(default_items, max_items)
+    inline = [p for item in paths.values() for op in item.values() if isinstance(op, dict)
+              for p in op.get("parameters", [])]
+    for p in [*inline, *doc.get("components", {}).get("parameters", {}).values()]:
+        schema = p.get("schema") if p.get("in") == "query" else None
+        if isinstance(schema, dict) and schema.get("type") == "integer":
+            # The stores hold 64-bit integers: larger values are a 400 (guards.py).
+            schema.setdefault("minimum", -(2**63))
+            schema.setdefault("maximum", 2**63 - 1)
     for path, item in paths.items():
         if not path.endswith("/items"):
             continue
