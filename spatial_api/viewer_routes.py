@@ -260,9 +260,6 @@ def viewer_router() -> APIRouter:
             geom = shape(area)
         except Exception:
             raise InvalidQuery("area must be a GeoJSON polygon") from None
-        if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty \
-                or not geom.is_valid:
-            raise InvalidQuery("area must be a valid, non-empty GeoJSON polygon")
         store = request.app.state.store
         as_of = body.get("as_of")
         if as_of is not None and (not isinstance(as_of, str) or _as_of(as_of) is None):
