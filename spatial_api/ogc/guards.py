@@ -170,8 +170,9 @@ class QueryRules:
             text = given[p.name]
             try:
                 if p.kind == "array":
-                    value: Any = ([_scalar(v, p.items or {}) for v in text.split(",")]
-                                  if text else [])
+                    # An empty value is one empty item (as schemathesis reads form style):
+                    # ``properties=`` names no property, it does not mean "none".
+                    value: Any = [_scalar(v, p.items or {}) for v in text.split(",")]
                 else:
                     value = _scalar(text, {"type": p.kind})
             except ValueError:
