@@ -12,13 +12,14 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei python3-qgis qgis-providers
 
-.PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help packs
+.PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help packs fuzz
 
 help:
 	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install test tools and system packages, lint, type-check, run the suite"
 	@echo "make bench  - full-scale benchmarks; writes bench/results/latest.md"
 	@echo "make demo   - (re)build the demo data (SCALE=$(SCALE) SEED=$(SEED))"
+	@echo "make fuzz   - schemathesis campaign on both OpenAPI documents (FUZZ_EXAMPLES=$(FUZZ_EXAMPLES))"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -81,6 +82,12 @@ pytest: install-test system-deps
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# A longer schemathesis campaign than the test suite's: every operation of both OpenAPI
+# documents, public and with a key, FUZZ_EXAMPLES examples per operation.
+FUZZ_EXAMPLES ?= 50
+fuzz: install-test
+	ONEMAP_FUZZ_FULL=1 ONEMAP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_fuzz.py
 
 # The OGC benchmark's anchor: pygeoapi's stock GeoPackage provider, which needs SQLite
 # extension loading (SpatiaLite). The pyenv Python cannot load extensions, Debian's can,

@@ -25,6 +25,7 @@ from gis.filters import Filter, Queryable
 from gis.h3cells import AGGREGATE_RES, cell_to_str, str_to_cell
 from gis.model import ColType, GeomType, KindSchema, schema
 from gis.store.base import AsOf, BBox, Store
+from gis.store.common import check_bbox
 from gis.timeaxis import TimeFilter, parse_as_of
 from layers.access import AccessRule, Principal, mask_value, masked_fields, suppress
 
@@ -574,7 +575,8 @@ class BlockLayer(Layer):
             params["kind"].parse(q.params.get("kind")))
         res = self.res if self.res is not None else int(params["res"].parse(q.params.get("res")))
         as_of = q.as_of if q.as_of is not None else _now()
-        within = shapely.box(*q.bbox) if q.bbox is not None else None
+        # The same bbox check as the stores' (a 6-number bbox is a 400, not a crash).
+        within = shapely.box(*check_bbox(q.bbox)) if q.bbox is not None else None
         table = store.block_aggregate(kind, res, as_of=as_of, within=within)
         return table, kind, res
 

@@ -20,7 +20,12 @@ from starlette.concurrency import run_in_threadpool
 
 from address.batch import frame_to_csv, geocode_frame, read_csv_text
 from address.errors import MAX_TEXT_CHARS, AddressError, AddressInputError, check_text
+from address.reverse import MAX_LIMIT as MAX_REVERSE
+from address.reverse import MAX_RADIUS_M
+from address.service import MAX_LIMIT as MAX_CANDIDATES
 from address.service import AddressService
+from gis.crs import COORDSYS
+from spatial_api.oas import ADDRESS, LAT, LON, TEXT_PATTERN, errors, query
 
 GEOJSON = "application/geo+json"
 #: Most texts in one batch request, and the largest body accepted.
@@ -99,15 +104,27 @@ def _feature_collection(features: list[dict[str, Any]], **members: Any) -> JSONR
     return JSONResponse(body, media_type=GEOJSON)
 
 
+#: The address text parameter as the routes check it (``check_text``).
+_Q = query("q", {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS,
+                 "pattern": TEXT_PATTERN}, f"address text (≤ {MAX_TEXT_CHARS} characters)",
+           required=True, example=ADDRESS)
+# The routes read their parameters themselves (the same 400 in any host app): FastAPI
+# knows them as hidden strings, and ``openapi_extra`` documents them as they are.
+
+
+def _limit(most: int, default: int) -> dict[str, Any]:
+    return query("limit", {"type": "integer", "minimum": 1, "maximum": most,
+                           "default": default}, f"most results (1-{most})", example=default)
+
+
 def address_router() -> APIRouter:
     """The ``/address`` routes: parse, geocode, reverse, batch."""
     router = APIRouter(tags=["address"])
 
-    @router.get("/parse", summary="Parse an address into its components")
+    @router.get("/parse", summary="Parse an address into its components",
+                openapi_extra={"parameters": [_Q]}, responses=errors(400, 503))
     @_guard
-    def parse(request: Request,
-              q: str | None = Query(None, description=f"address text (≤ {MAX_TEXT_CHARS} chars)"),
-              ) -> Any:
+    def parse(request: Request, q: str | None = Query(None, include_in_schema=False)) -> Any:
         """Components ``province, city, district, subdistrict, community, road,
         house_number, poi, building, unit, floor, room`` and the normalised string."""
         text = _q(q)
@@ -115,27 +132,40 @@ def address_router() -> APIRouter:
         return {"input": text, "normalized": parsed.normalized,
                 "components": dict(parsed.components)}
 
-    @router.get("/geocode", summary="Geocode an address text")
+    @router.get("/geocode", summary="Geocode an address text",
+                openapi_extra={"parameters": [_Q, _limit(MAX_CANDIDATES, 5)]},
+                responses=errors(400, 503))
     @_guard
-    def geocode(request: Request,
-                q: str | None = Query(None, description="address text"),
-                limit: str | None = Query(None, description="most candidates (1-50, default 5)"),
-                ) -> Any:
+    def geocode(request: Request, q: str | None = Query(None, include_in_schema=False),
+                limit: str | None = Query(None, include_in_schema=False)) -> Any:
         """Ranked standard addresses as a GeoJSON FeatureCollection, best first, with
         properties ``address_id, address, score, level``."""
         text = _q(q)
-        n = _int(limit, "limit", 5, 1, 50)
+        n = _int(limit, "limit", 5, 1, MAX_CANDIDATES)
         found = _service(request).geocode(text, n)
         return _feature_collection([c.as_feature() for c in found], query=text)
 
-    @router.get("/reverse", summary="Nearest standard addresses of a point")
+    @router.get("/reverse", summary="Nearest standard addresses of a point",
+                openapi_extra={"parameters": [
+                    query("lon", {"type": "number", "minimum": -180, "maximum": 180},
+                          "longitude", required=True, example=LON),
+                    query("lat", {"type": "number", "minimum": -90, "maximum": 90},
+                          "latitude", required=True, example=LAT),
+                    query("radius", {"type": "number", "exclusiveMinimum": 0,
+                                     "maximum": MAX_RADIUS_M, "default": 100},
+                          "search radius in metres", example=100),
+                    _limit(MAX_REVERSE, 5),
+                    query("coordsys", {"type": "string", "enum": list(COORDSYS),
+                                       "default": "wgs84"},
+                          "coordinate system of lon/lat", example="wgs84")]},
+                responses=errors(400, 503))
     @_guard
     def reverse(request: Request,
-                lon: str | None = Query(None, description="longitude"),
-                lat: str | None = Query(None, description="latitude"),
-                radius: str | None = Query(None, description="metres (default 100)"),
-                limit: str | None = Query(None, description="most results (default 5)"),
-                coordsys: str | None = Query(None, description="wgs84 (default), gcj02, bd09"),
+                lon: str | None = Query(None, include_in_schema=False),
+                lat: str | None = Query(None, include_in_schema=False),
+                radius: str | None = Query(None, include_in_schema=False),
+                limit: str | None = Query(None, include_in_schema=False),
+                coordsys: str | None = Query(None, include_in_schema=False),
                 ) -> Any:
         """Addresses within ``radius`` metres, nearest first, with ``distance_m``, and a
         top-level ``context`` (district, subdistrict, community, grid, H3 block)."""
@@ -146,7 +176,18 @@ def address_router() -> APIRouter:
         res = _service(request).reverse(x, y, r, n, coordsys or "wgs84")
         return JSONResponse(res.as_geojson(), media_type=GEOJSON)
 
-    @router.post("/geocode/batch", summary="Geocode many addresses")
+    @router.post("/geocode/batch", summary="Geocode many addresses",
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/json": {
+                         "schema": {"type": "array", "minItems": 1,
+                                    "maxItems": MAX_BATCH_ITEMS,
+                                    "items": _Q["schema"]},
+                         "example": [ADDRESS, "罗湖区人民南路3002号"]},
+                     "text/csv": {"schema": {"type": "string"},
+                                  "example": f"id,address\n1,{ADDRESS}\n"}}},
+                     "parameters": [query("column", {"type": "string"},
+                                          "CSV column holding the address text")]},
+                 responses=errors(400, 503))
     async def batch(request: Request) -> Any:
         """A JSON array of strings → a FeatureCollection with one feature per input, in
         input order (``geometry`` null when unresolved); a CSV upload (``text/csv`` body

@@ -93,4 +93,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     mount_viewer(app)  # last: the static app at / must not shadow the routes above
+    app.openapi = lambda: host_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def host_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document, with validation errors declared as answered.
+
+    FastAPI declares 422 for invalid parameters; the host answers 400 with
+    ``{"code", "description"}`` (errors.py), so that is what the document says.
+    """
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from spatial_api.oas import ERROR_SCHEMA
+
+        doc = get_openapi(title=app.title, version=app.version,
+                          description=app.description, routes=app.routes)
+        for item in doc.get("paths", {}).values():
+            for op in item.values():
+                responses = op.get("responses", {}) if isinstance(op, dict) else {}
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", {
+                        "description": "Invalid input",
+                        "content": {"application/json": {"schema": ERROR_SCHEMA}}})
+        schemas = doc.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+    return app.openapi_schema

@@ -1,6 +1,6 @@
 """The one table from core exceptions to HTTP status codes, and the handlers using it.
 
-Clients get ``{"code", "description"}`` (the shape of an OGC API exception) with a
+Clients get ``{"code", "type", "description"}`` (the shape of an OGC API exception) with a
 safe message; never a stack trace or an internal path.
 """
 
@@ -48,8 +48,9 @@ def status_for(exc: CoreError) -> tuple[int, str]:
 
 
 def error_body(code: str, description: str) -> dict[str, str]:
-    """The JSON body of an error response."""
-    return {"code": code, "description": description}
+    """The JSON body of an error response (``type`` too: OGC API Processes' exception
+    schema, after RFC 7807, requires it; pygeoapi's bodies carry both)."""
+    return {"code": code, "type": code, "description": description}
 
 
 def install_handlers(app: FastAPI) -> None:

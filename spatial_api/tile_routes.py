@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from gis.errors import EntityNotFound, InvalidQuery
 from gis.store.base import Store
 from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
 from layers.catalog import Layer
+from spatial_api.oas import LAT, LON, errors
 from tiles.engine import BASEMAP, Tile
 from tiles.packs import PACK_SUFFIX, PackBuilder, list_packs, store_identity
 from tiles.raster import Terrain, TerrainUnavailable
@@ -29,6 +31,13 @@ from tiles.styles import basemap_style, layer_style, styles_index
 MVT = "application/vnd.mapbox-vector-tile"
 _NAME = re.compile(r"^[A-Za-z0-9_,]{1,300}$")
 _PACK = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+# The path parameters as documented (the handlers check them again, ``_tile``/``_names``),
+# with a tile of Dongmen at z14 as the example.
+_Z = PathParam(pattern=r"^-?[0-9]{1,3}$", examples=["14"])
+_X = PathParam(pattern=r"^-?[0-9]{1,10}$", examples=["13385"])
+_Y = PathParam(pattern=r"^-?[0-9]{1,10}$", examples=["7138"])
+_LAYERS = PathParam(pattern=_NAME.pattern, examples=["buildings"])
 
 
 @dataclass
@@ -108,8 +117,9 @@ def tile_router() -> APIRouter:
     """The router of /tiles, /styles, /packs and /terrain."""
     router = APIRouter(tags=["tiles"])
 
-    @router.get("/tiles/terrain/{z}/{x}/{y}.png", response_class=Response)
-    def terrain_tile(request: Request, z: str, x: str, y: str) -> Response:
+    @router.get("/tiles/terrain/{z}/{x}/{y}.png", response_class=Response,
+                responses={200: {"content": {"image/png": {}}}, **errors(400, 404, 503)})
+    def terrain_tile(request: Request, z: str = _Z, x: str = _X, y: str = _Y) -> Response:
         """Hillshade PNG of the terrain (transparent outside the raster)."""
         terrain = _state(request).terrain
         if terrain is None:
@@ -118,8 +128,11 @@ def tile_router() -> APIRouter:
         return Response(png, media_type="image/png",
                         headers={"Cache-Control": "public, max-age=86400"})
 
-    @router.get("/terrain/elevation")
-    def elevation(request: Request, lon: float, lat: float) -> dict[str, Any]:
+    @router.get("/terrain/elevation", responses=errors(400, 404, 503))
+    def elevation(request: Request,
+                  lon: float = Query(ge=-180, le=180, allow_inf_nan=False, examples=[LON]),
+                  lat: float = Query(ge=-90, le=90, allow_inf_nan=False, examples=[LAT]),
+                  ) -> dict[str, Any]:
         """Elevation in metres at a WGS84 point."""
         terrain = _state(request).terrain
         if terrain is None:
@@ -130,8 +143,8 @@ def tile_router() -> APIRouter:
         return {"lon": lon, "lat": lat, "elevation_m": value, "crs": "EPSG:4326",
                 "vertical_unit": "m"}
 
-    @router.get("/tiles/{layers}.json")
-    def tilejson(request: Request, layers: str) -> Any:
+    @router.get("/tiles/{layers}.json", responses=errors(400, 401, 404))
+    def tilejson(request: Request, layers: str = _LAYERS) -> Any:
         """TileJSON 3.0.0 of one or several layers (``basemap`` = the basemap composite)."""
         try:
             principal = _principal(request)
@@ -143,9 +156,12 @@ def tile_router() -> APIRouter:
             doc["tiles"] = [t + f"?api_key={key}" for t in doc["tiles"]]
         return doc
 
-    @router.get("/tiles/{layers}/{z}/{x}/{y}.mvt", response_class=Response)
-    def tile(request: Request, layers: str, z: str, x: str, y: str,
-             datetime: str | None = None) -> Response:
+    @router.get("/tiles/{layers}/{z}/{x}/{y}.mvt", response_class=Response,
+                responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified"},
+                           **errors(400, 401, 404)})
+    def tile(request: Request, layers: str = _LAYERS, z: str = _Z, x: str = _X,
+             y: str = _Y, datetime: str | None = Query(None, examples=["2024-06-30"]),
+             ) -> Response:
         """An MVT tile of one or several layers; an empty tile is a valid empty MVT."""
         try:
             principal = _principal(request)
@@ -169,7 +185,7 @@ def tile_router() -> APIRouter:
             return Response(entry.gz, media_type=MVT, headers=headers)
         return Response(entry.raw(), media_type=MVT, headers=headers)
 
-    @router.get("/styles")
+    @router.get("/styles", responses=errors(401))
     def styles(request: Request) -> Any:
         """The styles the caller may load."""
         try:
@@ -179,16 +195,19 @@ def tile_router() -> APIRouter:
         svc = _state(request).service
         return {"styles": styles_index(svc.engine, principal, svc.base_url)}
 
-    @router.get("/styles/glyphs/{fontstack}/{glyph_range}.pbf", response_class=Response)
-    def glyphs(fontstack: str, glyph_range: str) -> Response:
+    @router.get("/styles/glyphs/{fontstack}/{glyph_range}.pbf", response_class=Response,
+                responses={200: {"content": {"application/x-protobuf": {}}}, **errors(400)})
+    def glyphs(fontstack: str = PathParam(examples=["Noto Sans Regular"]),
+               glyph_range: str = PathParam(pattern=r"^\d+-\d+$", examples=["0-255"])) -> Response:
         """An empty glyph set: labels use the browser's local fonts (docs/tiles.md)."""
         if not re.match(r"^\d+-\d+$", glyph_range):
             raise InvalidQuery("glyph range must be START-END")
         return Response(b"", media_type="application/x-protobuf",
                         headers={"Cache-Control": "public, max-age=86400"})
 
-    @router.get("/styles/{name}.json")
-    def style(request: Request, name: str) -> Any:
+    @router.get("/styles/{name}.json", responses=errors(400, 401, 404))
+    def style(request: Request,
+              name: str = PathParam(pattern=_NAME.pattern, examples=["basemap"])) -> Any:
         """The basemap style, or the thematic style of one catalog layer."""
         try:
             principal = _principal(request)
@@ -216,8 +235,11 @@ def tile_router() -> APIRouter:
         status = state.packs.state if state.packs is not None else "ready"
         return {"packs": items, "status": status}
 
-    @router.get("/packs/{name}.pmtiles", response_class=FileResponse)
-    def pack(request: Request, name: str) -> FileResponse:
+    @router.get("/packs/{name}.pmtiles", response_class=FileResponse,
+                responses={200: {"content": {"application/vnd.pmtiles": {}}},
+                           **errors(404)})
+    def pack(request: Request,
+             name: str = PathParam(pattern=_PACK.pattern, examples=["luohu"])) -> FileResponse:
         """One pack; HTTP range requests answer 206 (ETag and Last-Modified set)."""
         if not _PACK.match(name) or name.startswith("."):
             raise EntityNotFound(f"no pack {name!r}")

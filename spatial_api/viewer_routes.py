@@ -9,12 +9,13 @@ of one metric at a date; ``GET /viewer/api/industrial`` and
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import h3.api.basic_int as h3i
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,6 +23,7 @@ from gis.blocks import cell_polygon
 from gis.errors import InvalidQuery
 from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
 from layers.catalog import PERSONS_ACCESS, FeatureQuery, Layer
+from spatial_api.oas import LAT, LON, errors
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 STATIC_DIR = VIEWER_DIR / "static"
@@ -32,6 +34,30 @@ METRICS = {"population": "person", "enterprises": "enterprise", "events": "event
            "vacancy": "industrial_space"}
 RESOLUTIONS = (7, 8, 9, 10)
 _MAX = 100_000
+#: A calendar date as RFC 3339 writes it (``full-date``); ``date.fromisoformat``
+#: alone would also take ``20240630`` and week dates.
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_QUERY = {"pattern": _DATE.pattern, "examples": ["2024-06-30"],
+               "json_schema_extra": {"format": "date"}}
+
+#: A small area around Dongmen, the report's example.
+_AREA_EXAMPLE = {"type": "Polygon", "coordinates": [[
+    [LON - 0.003, LAT - 0.003], [LON + 0.003, LAT - 0.003], [LON + 0.003, LAT + 0.003],
+    [LON - 0.003, LAT + 0.003], [LON - 0.003, LAT - 0.003]]]}
+_POLYGON = {"type": "object", "required": ["type", "coordinates"],
+            "properties": {"type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},
+                           "coordinates": {"type": "array"}}}
+#: The report's request body.
+REPORT_BODY = {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "required": ["area"], "properties": {
+        "area": {"description": "the area: a GeoJSON Polygon/MultiPolygon, or a Feature of one",
+                 "anyOf": [_POLYGON, {"type": "object", "required": ["type", "geometry"],
+                                      "properties": {"type": {"type": "string",
+                                                              "enum": ["Feature"]},
+                                                     "geometry": _POLYGON}}]},
+        "as_of": {"type": ["string", "null"], "format": "date",
+                  "description": "the date of the figures (null or absent: today)"}}},
+    "example": {"area": _AREA_EXAMPLE, "as_of": "2024-06-30"}}}}
 
 
 def _principal(request: Request) -> Principal:
@@ -69,6 +95,8 @@ def _as_of(value: str | None) -> str | None:
     import datetime as dt
 
     try:
+        if not _DATE.match(str(value)):
+            raise ValueError(value)
         dt.date.fromisoformat(str(value))
     except ValueError:
         raise InvalidQuery("as_of must be a date YYYY-MM-DD") from None
@@ -84,7 +112,7 @@ def viewer_router() -> APIRouter:
     """Routes of the viewer's JSON API."""
     router = APIRouter(tags=["viewer"])
 
-    @router.get("/layers")
+    @router.get("/layers", responses=errors(401))
     def layers(request: Request) -> Any:
         """Catalog layers the caller's role may see, with style and zoom range."""
         try:
@@ -95,9 +123,11 @@ def viewer_router() -> APIRouter:
                  if layer.access.allows(principal)]
         return {"role": principal.role, "holder": principal.holder, "layers": items}
 
-    @router.get("/viewer/api/blocks")
-    def blocks(request: Request, metric: str = "population", res: int = 8,
-               as_of: str | None = None) -> Any:
+    @router.get("/viewer/api/blocks", responses=errors(400, 401))
+    def blocks(request: Request,
+               metric: Literal["population", "enterprises", "events", "vacancy"] = "population",
+               res: int = Query(8, ge=min(RESOLUTIONS), le=max(RESOLUTIONS)),
+               as_of: str | None = Query(None, **_DATE_QUERY)) -> Any:  # type: ignore[arg-type]
         """H3 blocks of one metric at a date (GeoJSON; ``value`` is the metric)."""
         try:
             principal = _principal(request)
@@ -138,10 +168,18 @@ def viewer_router() -> APIRouter:
         return {"type": "FeatureCollection", "metric": metric, "res": res, "as_of": date,
                 "max": max(values) if values else 0, "features": feats}
 
-    @router.get("/viewer/api/industrial")
-    def industrial(request: Request, min_area: float = 0, max_area: float = 1e12,
-                   use: str | None = None, max_rent: float | None = None,
-                   min_vacancy: float = 0, as_of: str | None = None) -> Any:
+    @router.get("/viewer/api/industrial", responses=errors(400, 401))
+    def industrial(request: Request,
+                   min_area: float = Query(0, ge=0, allow_inf_nan=False, examples=[500]),
+                   max_area: float = Query(1e12, ge=0, allow_inf_nan=False,
+                                           examples=[5000]),
+                   use: str | None = Query(None, examples=["研发"]),
+                   max_rent: float | None = Query(None, ge=0, allow_inf_nan=False,
+                                                  examples=[150]),
+                   min_vacancy: float = Query(0, ge=0, le=1, allow_inf_nan=False,
+                                              examples=[0.1]),
+                   as_of: str | None = Query(None, **_DATE_QUERY),  # type: ignore[arg-type]
+                   ) -> Any:
         """Industrial spaces filtered by area range, use, rent and vacancy rate."""
         try:
             _principal(request)
@@ -166,9 +204,11 @@ def viewer_router() -> APIRouter:
             out.append(f)
         return {"type": "FeatureCollection", "uses": uses, "features": out}
 
-    @router.get("/viewer/api/events")
-    def events(request: Request, category: str | None = None, start: str | None = None,
-               end: str | None = None) -> Any:
+    @router.get("/viewer/api/events", responses=errors(400, 401, 404))
+    def events(request: Request, category: str | None = None,
+               start: str | None = Query(None, **_DATE_QUERY),  # type: ignore[arg-type]
+               end: str | None = Query(None, **_DATE_QUERY),  # type: ignore[arg-type]
+               ) -> Any:
         """Events (points) in a time window and category, for the heat map."""
         try:
             principal = _principal(request)
@@ -196,7 +236,8 @@ def viewer_router() -> APIRouter:
                                        "status": p.get("status")}})
         return {"type": "FeatureCollection", "categories": cats, "features": out}
 
-    @router.post("/viewer/api/report", response_class=HTMLResponse)
+    @router.post("/viewer/api/report", response_class=HTMLResponse,
+                 openapi_extra={"requestBody": REPORT_BODY}, responses=errors(400, 401))
     async def report(request: Request) -> Any:
         """The renewal-impact report (standalone HTML) of the posted GeoJSON area."""
         from shapely.geometry import shape
@@ -208,7 +249,10 @@ def viewer_router() -> APIRouter:
             principal = _principal(request)
         except UnknownApiKey:
             return _unauthorised()
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:  # no body, or not JSON (UnicodeDecodeError is a ValueError)
+            raise InvalidQuery("the body must be a JSON object with a GeoJSON area") from None
         area = body.get("area") if isinstance(body, dict) else None
         if isinstance(area, dict) and area.get("type") == "Feature":
             area = area.get("geometry")
@@ -219,7 +263,10 @@ def viewer_router() -> APIRouter:
         except Exception:
             raise InvalidQuery("area must be a GeoJSON polygon") from None
         store = request.app.state.store
-        result = renewal_impact(store, RenewalImpactInput(geom, body.get("as_of")))
+        as_of = body.get("as_of")
+        if as_of is not None and (not isinstance(as_of, str) or _as_of(as_of) is None):
+            raise InvalidQuery("as_of must be a date YYYY-MM-DD")
+        result = renewal_impact(store, RenewalImpactInput(geom, as_of))
         if not PERSONS_ACCESS.allows(principal):
             result = result.suppressed_copy(principal.k)
         html = render_renewal_report(store, geom, result.as_dict())

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from layers.catalog import Layer
+from spatial_api.ogc.openapi import SCHEMAS_DIR
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: CRSs offered for ``crs`` and ``bbox-crs`` (OGC API Features Part 2).
@@ -155,7 +156,10 @@ def pygeoapi_config(
             "mimetype": "application/json; charset=UTF-8",
             "encoding": "utf-8",
             "gzip": False,
-            "languages": ["en-US", "zh-CN"],
+            # Chinese without a territory: pygeoapi 0.21 answers a request for "zh" (the
+            # lang parameter or Accept-Language) with Locale("zh", "CN"), which Babel does
+            # not know (a 500 on every path); a generic "zh" matches every Chinese tag.
+            "languages": ["en-US", "zh"],
             "cors": False,
             "pretty_print": False,
             "admin": False,
@@ -164,6 +168,9 @@ def pygeoapi_config(
             "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                     "attribution": "OpenStreetMap contributors"},
             "manager": {"name": "Dummy", "connection": None, "output_dir": output_dir},
+            # The OGC schema files ship with OneMap, served at /ogc/schemas (gate.py);
+            # pygeoapi then points the OpenAPI document there, and openapi.py inlines them.
+            "ogc_schemas_location": str(SCHEMAS_DIR),
         },
         "logging": {"level": "ERROR"},
         "metadata": {

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from layers.access import (
 )
 from layers.audit import AuditLog
 from layers.catalog import Layer, default_catalog, visible_layers
+from spatial_api.ogc import guards
 from spatial_api.ogc.config import FILTER_CONFORMANCE, SUPPORTED_CRS, pygeoapi_config
 from spatial_api.ogc.context import CURRENT, OgcRuntime, RequestContext
 from spatial_api.ogc.settings import OgcSettings
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 _SCOPE_KEY = "onemap.ogc"
 _FILTER_LANGS = ("cql2-text", "cql2-json")
 _PATCHED = False
+_ITEMS = re.compile(r"/collections/[^/]+/items/?$")
 
 
 # ---------------------------------------------------------------------------
@@ -97,6 +100,7 @@ def _patch(sa: Any) -> None:
         return
     import pygeoapi.api as core_api
     import pygeoapi.api.itemtypes as itemtypes
+    import pygeoapi.api.processes as processes_api
     import pygeoapi.api.tiles as tiles_api
 
     original = sa.execute_from_starlette
@@ -113,6 +117,8 @@ def _patch(sa: Any) -> None:
             _temporal_roles, itemtypes.get_collection_queryables),
         core_api.get_collection_schema: functools.partial(
             _temporal_roles, core_api.get_collection_schema),
+        processes_api.execute_process: functools.partial(
+            guards.execute_process, processes_api.execute_process),
     }
 
     async def execute(api_function: Callable[..., Any], request: Any, *args: Any,
@@ -123,6 +129,12 @@ def _patch(sa: Any) -> None:
                                   skip_valid_check=skip_valid_check,
                                   alternative_api=alternative_api)
         api = role_api(ctx.runtime, ctx.principal)
+        # Query parameters the OpenAPI document rules out answer 400 (guards.py).
+        path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+        problem = guards.rules(api).check(path, request.method,
+                                          request.query_params.multi_items())
+        if problem is not None:
+            return guards.bad_request(problem)
         fn = overrides.get(api_function, api_function)
         bound = functools.partial(_in_context, ctx, fn)
         return await original(bound, request, *args, skip_valid_check=skip_valid_check,
@@ -135,7 +147,7 @@ def _patch(sa: Any) -> None:
     # the wrong role's metadata). The cache is keyed by role as well.
     import pygeoapi.l10n as l10n
 
-    l10n._cfg_cache = _RoleCache()
+    l10n._cfg_cache = guards.RoleConfigCache()
     # JSON bodies: pygeoapi writes them with ``json.dumps``' default allow_nan=True.
     # Missing values are None at the source (layers.catalog); this is the backstop
     # so that no handler can send a bare NaN token (RFC 8259 §6).
@@ -174,21 +186,6 @@ def strict_to_json(dict_: Any, pretty: bool = False) -> str:
         log.warning("a non-finite number in a JSON answer was written as null")
         return json.dumps(_finite(dict_), default=json_serial, indent=indent,
                           separators=(",", ":"), allow_nan=False)
-
-
-class _RoleCache(dict):  # type: ignore[type-arg]
-    """pygeoapi's translated-configuration cache, keyed by (role, locale)."""
-
-    @staticmethod
-    def _key(key: Any) -> tuple[str | None, Any]:
-        ctx = CURRENT.get(None)
-        return (ctx.principal.role if ctx is not None else None, key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return super().get(self._key(key), default)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(self._key(key), value)
 
 
 def _in_context(ctx: RequestContext, fn: Callable[..., Any], *args: Any) -> Any:
@@ -351,7 +348,8 @@ def _conformance(original: Callable[..., Any], api: Any, request: Any) -> Any:
     headers, status, content = original(api, request)
     if status == 200 and isinstance(content, str) and content.startswith("{"):
         doc = json.loads(content)
-        doc["conformsTo"] = sorted(set(doc.get("conformsTo", [])) | set(FILTER_CONFORMANCE))
+        doc["conformsTo"] = sorted((set(doc.get("conformsTo", [])) | set(FILTER_CONFORMANCE))
+                                   - {guards.CALLBACK_CONFORMANCE})
         content = json.dumps(doc)
     return headers, status, content
 
@@ -389,10 +387,7 @@ def _temporal_roles(original: Callable[..., Any], api: Any, request: Any, datase
 
 def _openapi(original: Callable[..., Any], api: Any, request: Any) -> Any:
     """The role's OpenAPI document, generated from its configuration on first use."""
-    if api.openapi is None:
-        from pygeoapi.openapi import get_oas
-
-        api.openapi = get_oas(api.config, fail_on_invalid_collection=False)
+    guards.document(api)
     return original(api, request)
 
 
@@ -414,8 +409,10 @@ class OgcGate:
             return
         from urllib.parse import parse_qs
 
+
         headers = {name: value.decode("latin-1") for name, value in scope.get("headers", [])
-                   if name in (b"x-api-key", b"authorization")}
+                   if name in (b"x-api-key", b"authorization", b"content-type")}
+        ctype = headers.get(b"content-type")
         qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
             key = request_api_key(headers.get(b"x-api-key"), headers.get(b"authorization"),
@@ -424,6 +421,13 @@ class OgcGate:
         except UnknownApiKey:
             await _json(send, 401, {"code": "InvalidApiKey", "description": "unknown API key"},
                         [(b"www-authenticate", WWW_AUTHENTICATE.encode())])
+            return
+        if scope.get("method") == "POST" and ctype is None and _ITEMS.search(scope["path"]):
+            # pygeoapi 0.21 picks the handler of a POST to items by its Content-Type
+            # and has none without one (a bare 500): say what it takes instead.
+            await _json(send, 415, {"code": "UnsupportedMediaType",
+                                    "description": "POST to items takes a CQL2-JSON filter "
+                                                   "(Content-Type: application/query-cql-json)"})
             return
         if self.runtime.store is None:
             await _json(send, 503, {"code": "ServiceUnavailable",
@@ -504,9 +508,14 @@ class _Landing:
 def mount_ogc(app: Any, runtime: OgcRuntime) -> None:
     """Mount pygeoapi behind the gate at ``/ogc`` on a FastAPI/Starlette app."""
     from starlette.routing import Route
+    from starlette.staticfiles import StaticFiles
+
+    from spatial_api.ogc.openapi import SCHEMAS_DIR
 
     sa = _bootstrap(runtime)
     app.router.routes.append(Route("/ogc", _Landing(app), include_in_schema=False))
+    # The OGC schema files (public; pygeoapi's own mount of them sits behind its "/").
+    app.mount("/ogc/schemas", StaticFiles(directory=SCHEMAS_DIR), name="ogc-schemas")
     app.mount("/ogc", OgcGate(sa.APP, runtime))
 
 
