@@ -38,7 +38,7 @@ import pandas as pd
 import rasterio
 import rasterio.features
 import shapely
-from rasterio.windows import Window
+from affine import Affine
 from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -128,7 +128,7 @@ class ImpactModel:
         if not np.isfinite(ground):
             return None
         wet = (win <= ground + surface_above_ground) & disc & np.isfinite(win)
-        wtrans = rasterio.windows.transform(Window(c0, r0, c1 - c0, r1 - r0), self.transform)
+        wtrans = self.transform @ Affine.translation(c0, r0)  # the window's transform
         if corridor is not None:
             wet &= rasterio.features.geometry_mask(
                 [mapping(corridor)], out_shape=wet.shape, transform=wtrans, invert=True,
