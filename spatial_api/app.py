@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "build_time": stats["meta"].get("build_time"),
             "seed": stats["meta"].get("seed"),
             "scale": stats["meta"].get("scale"),
-            "mqtt": request.app.state.perception_rt.mqtt_status,
+            "mqtt": request.app.state.perception_rt.health(),
         }
 
     mount_viewer(app)  # last: the static app at / must not shadow the routes above

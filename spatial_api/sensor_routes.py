@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gis.perception.errors import BadReading, DeviceAuthError
+from gis.perception.mqtt import start_bridge
 from gis.perception.readings import parse_payload
 from gis.perception.rules import load_rules
 from gis.perception.service import PerceptionService
@@ -90,6 +91,10 @@ class PerceptionRuntime:
             except Exception:  # keep checking; the next round may succeed
                 log.exception("offline check failed")
 
+    def health(self) -> dict[str, Any]:
+        """The MQTT part of /health (says so when there is no broker)."""
+        return self.mqtt.status() if self.mqtt is not None else self.mqtt_status
+
     def stop(self) -> None:
         """Stop the background parts."""
         self._stop.set()
@@ -105,4 +110,9 @@ def start_perception(store: Store, settings: Settings, hub: Any) -> PerceptionRu
     terrain = settings.data_dir / store.get_meta().get("terrain", "terrain.tif")
     svc = PerceptionService(store, rules, terrain)
     svc.listeners.append(hub.publish)
-    return PerceptionRuntime(svc, settings.offline_check_s)
+    rt = PerceptionRuntime(svc, settings.offline_check_s)
+    rt.mqtt = start_bridge(svc, settings.mqtt_url, settings.mqtt_embedded)
+    rt.mqtt_status = rt.mqtt.status() if rt.mqtt is not None else {
+        "broker": None, "connected": False,
+        "note": "no MQTT broker: readings arrive over HTTP only"}
+    return rt
