@@ -321,6 +321,9 @@ cli.add_command(_address)
 from spatial_api.cli_report import report as _report  # noqa: E402
 
 cli.add_command(_report)
+from spatial_api.cli_sensors import sensors as _sensors  # noqa: E402
+
+cli.add_command(_sensors)
 
 
 def main() -> None:
