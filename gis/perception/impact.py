@@ -19,14 +19,15 @@ Area models (assumptions in docs/perception.md):
   stations are listed among the facilities to notify.
 
 Counts: buildings, enterprises, facilities and roads intersecting the area; persons
-through the building of their house (a person's point lies in that building, so the
-persons inside the hit buildings are fetched spatially and kept by ``building_id``),
-all valid at the alert's instant.
+through the building of their house (``building_id``; per-building resident counts
+are computed once per day from one scan of the persons table), all valid at the
+alert's instant.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -103,6 +104,37 @@ class ImpactModel:
             if nodata is not None:
                 self.elev[self.elev == nodata] = np.nan
         self._water: dict[str, BaseGeometry] | None = None
+        self._residents: dict[str, pd.DataFrame] = {}
+        self._corridors: dict[str, BaseGeometry | None] = {}
+        self._res_lock = threading.Lock()
+
+    def residents(self, day: str) -> pd.DataFrame:
+        """Per building: persons, persons_65_plus, children_under_15 and households
+        valid on ``day`` (persons' valid times are dates, so one table serves every
+        instant of the day). One scan of the persons table per day, kept in memory:
+        the per-alert cost is then a lookup of the hit buildings."""
+        with self._res_lock:
+            hit = self._residents.get(day)
+            if hit is not None:
+                return hit
+            from gis.perception.db import PerceptionDB
+
+            rows = PerceptionDB(self.store)._fetch(
+                "SELECT building_id, birth_date, household_id FROM persons "
+                "WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", (day, day))
+            p = pd.DataFrame.from_records(rows, columns=["building_id", "birth_date",
+                                                         "household_id"])
+            d = date.fromisoformat(day)
+            born = pd.to_datetime(p["birth_date"], errors="coerce")
+            age = d.year - born.dt.year - (
+                (born.dt.month > d.month) | ((born.dt.month == d.month) & (born.dt.day > d.day)))
+            p = p.assign(p65=age >= 65, u15=age < 15)
+            g = p.groupby("building_id")
+            out = pd.DataFrame({"persons": g.size(), "persons_65_plus": g["p65"].sum(),
+                                "children_under_15": g["u15"].sum(),
+                                "households": g["household_id"].nunique()})
+            self._residents = {day: out}  # one day at a time (the alerts' day)
+            return out
 
     # -- area models ----------------------------------------------------------
 
@@ -146,6 +178,15 @@ class ImpactModel:
             self._water = {str(n): g for n, g in zip(w["name"], w.geometry, strict=True)}
         return self._water.get(str(name)) if name else None
 
+    def _corridor(self, name: str | None) -> BaseGeometry | None:
+        """The water body with its banks (cached: rivers do not move)."""
+        key = str(name)
+        if key not in self._corridors:
+            river = self._river(name)
+            self._corridors[key] = (_metric_buffer(river, BANK_M) if river is not None
+                                    else None)
+        return self._corridors[key]
+
     def area(self, s: SensorPlace, value: float,
              at: str) -> tuple[BaseGeometry, list[dict[str, Any]]]:
         """The affected area and the extra facilities to notify (fire stations)."""
@@ -158,8 +199,7 @@ class ImpactModel:
                 PIPE_DEPTH_M * value / max(s.threshold, 1e-9))
             area = self._fill(s, max(depth, 0.0), FLOOD_RADIUS_M)
         elif kind == "river":
-            river = self._river(s.water_body)
-            corridor = _metric_buffer(river, BANK_M) if river is not None else None
+            corridor = self._corridor(s.water_body)
             area = self._fill(s, RIVER_TOL_M, REACH_M, corridor)
         else:
             b = self.store.query("building", within=_metric_buffer(pt, 5.0), as_of=at,
@@ -182,17 +222,8 @@ class ImpactModel:
         t0 = time.perf_counter()
         area, extra = self.area(s, value, at)
         b = self.store.query("building", within=area, as_of=at, columns=["id"])
-        ids = set(b["id"])
-        persons = pd.DataFrame(columns=["building_id", "birth_date", "household_id"])
-        if ids:
-            homes = shapely.union_all(b.geometry.values)
-            persons = self.store.query("person", within=homes, as_of=at,
-                                       columns=["building_id", "birth_date", "household_id"])
-            persons = persons[persons["building_id"].isin(ids)]
-        day = date.fromisoformat(at[:10])
-        born = pd.to_datetime(persons["birth_date"], errors="coerce")
-        age = day.year - born.dt.year - (
-            (born.dt.month > day.month) | ((born.dt.month == day.month) & (born.dt.day > day.day)))
+        res = self.residents(at[:10])
+        hit = res.reindex(pd.Index(b["id"].unique())).fillna(0)
         f = self.store.query("facility", within=area, as_of=at, columns=["name", "facility_type"])
         facilities = [{"id": i, "name": n, "type": t} for i, n, t in
                       zip(f["id"], f["name"], f["facility_type"], strict=True)]
@@ -205,10 +236,11 @@ class ImpactModel:
             "as_of": at,
             "area": mapping(area),
             "buildings": len(b),
-            "persons": len(persons),
-            "persons_65_plus": int((age >= 65).sum()),
-            "children_under_15": int((age < 15).sum()),
-            "households": int(persons["household_id"].dropna().nunique()),
+            "persons": int(hit["persons"].sum()),
+            "persons_65_plus": int(hit["persons_65_plus"].sum()),
+            "children_under_15": int(hit["children_under_15"].sum()),
+            # A household lives in one house, hence one building: the sum is exact.
+            "households": int(hit["households"].sum()),
             "enterprises": int(self.store.count("enterprise", within=area, as_of=at)),
             "facilities": facilities,
             "roads": sorted(str(r) for r in roads["id"]),

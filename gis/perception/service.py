@@ -95,6 +95,15 @@ class PerceptionService:
                 else:
                     st_.alert = a
         self.key_hashes = self.db.key_hashes()
+        # Warm the per-building resident counts of today off the start-up path, so the
+        # first alert does not pay for the scan of the persons table.
+        threading.Thread(target=self._warm, name="perception-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.impact_model.residents(iso(time.time())[:10])
+        except Exception:  # the first impact will try again
+            log.exception("warming the resident counts failed")
 
     # -- device keys ----------------------------------------------------------
 
