@@ -419,6 +419,11 @@ class SensorLayer(EntityLayer):
         levels = active_alert_levels(store, ids)
         for f in feats:
             p = f["properties"]
+            # Sensor types leave different columns empty (address_id, water_body...):
+            # pandas hands them over as NaN, which is not JSON (RFC 8259 §6); send null.
+            for k, v in p.items():
+                if isinstance(v, float) and v != v:
+                    p[k] = None
             if f["id"] in last.index:
                 row = last.loc[f["id"]]
                 p["last_ts"] = datetime.fromtimestamp(int(row["ts"]), UTC).strftime(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gis.perception.errors import BadReading, DeviceAuthError
 from gis.perception.mqtt import start_bridge
-from gis.perception.readings import parse_payload
+from gis.perception.readings import iso, parse_payload
 from gis.perception.rules import load_rules
 from gis.perception.service import PerceptionService
 from gis.store.base import Store
@@ -66,6 +67,20 @@ def sensor_router() -> APIRouter:
         ts, values = parse_payload(payload)
         n = await run_in_threadpool(svc.ingest, sensor_id, ts, values)
         return JSONResponse({"accepted": n}, status_code=201)
+
+    @router.get("/sensors/{sensor_id}/readings")
+    async def get_readings(sensor_id: str, request: Request, hours: float = 24.0
+                           ) -> JSONResponse:
+        """The sensor's readings of the last ``hours`` (for the viewer's sparkline)."""
+        svc = perception(request)
+        svc.state(sensor_id)
+        if not 0 < hours <= 24 * 366:
+            raise BadReading("hours must be in (0, 8784]")
+        hi = int(time.time()) + 1
+        frame = await run_in_threadpool(svc.db.series, sensor_id, hi - int(hours * 3600), hi)
+        return JSONResponse({"sensor_id": sensor_id,
+                             "t": [iso(int(x)) for x in frame["ts"]],
+                             "value": [float(v) for v in frame["value"]]})
 
     return router
 
