@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from spatial_api.cli_report import data_dir_option
+from spatial_api.cli_report import data_dir_option, report
 
 
 @click.group()
@@ -137,3 +137,37 @@ def simulate(storm: bool, url: str, via: str, mqtt_url: str, api_key: str, speed
     if client is not None:
         client.disconnect()
     click.echo(f"{sent} readings sent via {via}")
+
+
+@report.command("alert")
+@click.argument("alert_id", type=int)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write.")
+@data_dir_option
+def alert_report(alert_id: int, out_path: Path, data_dir: Path | None) -> None:
+    """Write the one-page warning of alert ALERT_ID (offline HTML)."""
+    from gis.perception.db import PerceptionDB
+    from gis.perception.impact import ImpactModel, SensorPlace
+    from spatial_api.cli import _settings, _store
+    from viewer.alert_report import render_alert_report
+
+    with _store(data_dir) as store:
+        db = PerceptionDB(store)
+        alert = db.alert(alert_id) if db.has_tables() else None
+        if alert is None:
+            raise click.ClickException(f"no alert {alert_id}")
+        s = store.get("sensor", alert.sensor_id)
+        pt = s.geometry.iloc[0]
+        impact = db.impact(alert_id)
+        if impact is None:  # an offline alert, or one from before impacts were stored
+            terrain = _settings(data_dir).data_dir / store.get_meta().get("terrain", "")
+            place = SensorPlace(alert.sensor_id, str(s["sensor_type"].iloc[0]), pt.x, pt.y,
+                                s["water_body"].iloc[0] if "water_body" in s else None,
+                                alert.threshold or float(s["threshold"].iloc[0]))
+            impact = ImpactModel(store, terrain).impact(alert_id, place, alert.value or 0.0,
+                                                        alert.started_at)
+        page = render_alert_report(alert.as_dict(), impact, (pt.x, pt.y))
+    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out_path)
+    click.echo(f"wrote {out_path} ({len(page):,} bytes)")

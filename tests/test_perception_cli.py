@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from viewer.report import _EXTERNAL
 
 
 @pytest.fixture()
@@ -99,3 +101,29 @@ def test_simulated_storm_raises_and_clears_alerts(data: Path) -> None:
         # The cell has moved past by the end: most alerts have ended again.
         ended = [f for f in started if f["properties"]["ended_at"] is not None]
         assert len(ended) >= len(started) // 2
+
+
+def test_alert_report_is_offline_and_has_counts(data: Path, tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=data, offline_check_s=0, mqtt_embedded=False))
+    with serve_in_thread(app, free_port()) as base:
+        svc = app.state.perception
+        sid = sorted(s for s, st in svc.sensors.items() if st.place.sensor_type == "smoke")[0]
+        r = httpx.post(f"{base}/sensors/{sid}/readings", headers={"X-API-Key": "demo-admin-key"},
+                       json={"t": "2026-01-01T00:00:00Z", "value": 50.0})
+        assert r.status_code == 201
+        fc = httpx.get(f"{base}/alerts", headers={"X-API-Key": "demo-admin-key"}).json()
+        alert = next(f["properties"] for f in fc["features"] if f["properties"]["sensor_id"] == sid)
+        impact = httpx.get(f"{base}/alerts/{alert['id']}/impact",
+                           headers={"X-API-Key": "demo-admin-key"}).json()
+    out = tmp_path / "alert.html"
+    r = CliRunner().invoke(cli, ["report", "alert", str(alert["id"]), "--out", str(out),
+                                 "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    page = out.read_text(encoding="utf-8")
+    assert not _EXTERNAL.search(page) and not _EXTERNAL.search(html.unescape(page))
+    assert f"<td>{impact['persons_65_plus']}</td>" in page
+    for f in impact["facilities"]:
+        assert f["id"] in page
+    r = CliRunner().invoke(cli, ["report", "alert", "999999", "--out", str(out),
+                                 "--data-dir", str(data)])
+    assert r.exit_code != 0 and "no alert" in r.output

@@ -122,6 +122,12 @@ class PerceptionDB:
         except sqlite3.OperationalError as exc:  # a read-only file: serve, but ingest fails
             log.warning("perception tables not created: %s", exc)
 
+    def has_tables(self) -> bool:
+        """True when the perception tables exist in this store."""
+        probe = ("SELECT to_regclass('alerts') IS NOT NULL" if self.pg else
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'")
+        return bool(self._fetch(probe)[0][0])
+
     # -- readings -----------------------------------------------------------
 
     def insert_readings(self, sensor_id: str, ts: npt.NDArray[np.int64],
@@ -277,9 +283,7 @@ def active_alert_levels(store: Store, sensor_ids: Sequence[str]) -> dict[str, in
     """Current alert level per sensor from the alerts table (0 for sensors without an
     active alert); None when the store has no alerts table (perception never ran)."""
     db = PerceptionDB(store)
-    probe = ("SELECT to_regclass('alerts') IS NOT NULL" if db.pg else
-             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'")
-    if not db._fetch(probe)[0][0]:
+    if not db.has_tables():
         return None
     ids = list(sensor_ids)
     out = dict.fromkeys(ids, 0)
