@@ -146,7 +146,8 @@ def run(store: Store, data_dir: Path | None = None) -> list[Row]:
         infos = []
         for m in range(200):
             s = quiet[m % len(quiet)]
-            body = [{"t": _iso(t_base - 86400 * 5 + 60 * (m * 100 + i)), "value": 0.01}
+            # Before the HTTP batches' window (they start at t_base): all new readings.
+            body = [{"t": _iso(t_base - 86400 * 25 + 60 * (m * 100 + i)), "value": 0.01}
                     for i in range(100)]
             infos.append(mq.publish(f"onemap/sensors/{s}/readings", json.dumps(body), qos=1))
         for i in infos:
@@ -154,9 +155,10 @@ def run(store: Store, data_dir: Path | None = None) -> list[Row]:
         while db.count_readings() - before < 20_000 and time.perf_counter() - t0 < 300:
             time.sleep(0.05)
         dt = time.perf_counter() - t0
+        got_mqtt = db.count_readings() - before
         rows.append(Row("perception: ingest over MQTT (messages of 100, QoS 1)",
-                        f"{(db.count_readings() - before) / dt:,.0f} readings/s",
-                        goal="≥ 20,000/s"))
+                        f"{got_mqtt / dt:,.0f} readings/s ({got_mqtt:,} of 20,000 in "
+                        f"{dt:.1f} s)", goal="≥ 20,000/s"))
         # Alarm → SSE with impact, over HTTP and MQTT.
         sse = _SSE(f"{base}/alerts/stream")
         water = [s for s in ids if svc.sensors[s].place.sensor_type in
