@@ -5,5 +5,7 @@
 - :mod:`gis.perception.readings` — parsing and validating incoming readings;
 - :mod:`gis.perception.rules` — per-type default rules and per-sensor overrides;
 - :mod:`gis.perception.impact` — the affected area and who and what is in it;
-- :mod:`gis.perception.service` — the engine tying them together.
+- :mod:`gis.perception.service` — the engine tying them together;
+- :mod:`gis.perception.mqtt` — the embedded Mosquitto and the paho-mqtt subscriber;
+- :mod:`gis.perception.bulk` — CSV history; :mod:`gis.perception.simulate` — the storm.
 """
