@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,8 @@ from gis.perception.service import PerceptionService
 log = logging.getLogger(__name__)
 
 TOPIC = "onemap/sensors/+/readings"
+#: Most messages written in one transaction.
+BATCH = 500
 
 
 class BrokerUnavailable(PerceptionError):
@@ -122,6 +125,9 @@ class MqttBridge:
         self.received = 0
         self.rejected = 0
         self.connected = threading.Event()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
+        self._worker.start()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=f"onemap-server-{_free_port()}")
         u = urlparse(url)
@@ -145,16 +151,44 @@ class MqttBridge:
             self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        # Checked here (the network thread), written by the worker: a bad message is
+        # refused alone and never spoils the batch it would have joined.
         parts = msg.topic.split("/")
         try:
-            payload = json.loads(msg.payload)
-            ts, values = parse_payload(payload)
-            self.service.ingest(parts[2], ts, values)
-            self.received += len(ts)
-        except (ValueError, UnicodeDecodeError, CoreError) as exc:
+            sid = parts[2]
+            self.service.state(sid)
+            ts, values = parse_payload(json.loads(msg.payload))
+        except (ValueError, UnicodeDecodeError, IndexError, CoreError) as exc:
             self.rejected += 1
             reason = exc.message if isinstance(exc, CoreError) else "payload is not JSON"
             log.warning("MQTT reading on %s refused: %s", msg.topic, reason)
+            return
+        self._queue.put((sid, ts, values))
+
+    def _work(self) -> None:
+        """Drain the queue: up to ``BATCH`` messages per transaction."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                self.received += self.service.ingest_many(batch)
+            except CoreError as exc:
+                self.rejected += len(batch)
+                log.error("MQTT batch of %d messages not stored: %s", len(batch), exc.message)
+            except Exception:  # keep the worker alive for the next batch
+                self.rejected += len(batch)
+                log.exception("MQTT batch failed")
 
     def status(self) -> dict[str, Any]:
         """For /health."""
@@ -168,6 +202,8 @@ class MqttBridge:
         """Disconnect, and stop the embedded broker if this bridge started it."""
         self.client.disconnect()
         self.client.loop_stop()
+        self._queue.put(None)
+        self._worker.join(timeout=10)
         if self.broker is not None:
             self.broker.stop()
 

@@ -14,7 +14,8 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,47 +138,84 @@ class PerceptionService:
         """Store one sensor's readings (duplicates once) and run the rules on the new
         ones in time order. Returns the number accepted (all of them: a duplicate is
         accepted and stored once)."""
-        st = self.state(sensor_id)
-        order = np.argsort(ts, kind="stable")
-        ts, values = ts[order], values[order]
+        return self.ingest_many([(sensor_id, ts, values)])
+
+    def _plan(self, st: SensorState, ts: npt.NDArray[np.int64],
+              values: npt.NDArray[np.float64]
+              ) -> tuple[npt.NDArray[np.int64], list[tuple[int, float, int]]]:
+        """Alert level after each reading (``ts`` sorted) and the fresh readings' plan."""
+        # Rules see only readings newer than the last one (late history is stored
+        # but does not re-open old alerts).
+        levels = np.zeros(len(ts), dtype=np.int64)
+        fresh = ts > (st.last_ts if st.last_ts is not None else -2**62)
+        _, first = np.unique(ts, return_index=True)
+        dup_in_batch = np.ones(len(ts), dtype=bool)
+        dup_in_batch[first] = False
+        fresh &= ~dup_in_batch
+        plan: list[tuple[int, float, int]] = []
+        prev = (st.last_ts, st.last_value) if st.last_ts is not None else None
+        cur = st.alert.level if st.alert is not None else 0
+        for i in np.flatnonzero(fresh):
+            t, v = int(ts[i]), float(values[i])
+            lv = st.rule.level(v, prev if prev and prev[1] is not None else None, t)  # type: ignore[arg-type]
+            if cur and v < st.rule.clear:
+                cur = 0
+            elif lv > cur:
+                cur = lv
+            levels[i] = cur
+            plan.append((t, v, cur))
+            prev = (t, v)
+        return levels, plan
+
+    def ingest_many(self, items: Sequence[tuple[str, npt.NDArray[np.int64],
+                                                npt.NDArray[np.float64]]]) -> int:
+        """Readings of several sensors written in one transaction (the MQTT bridge
+        drains its queue this way), then the rules per sensor. Returns the number
+        accepted. Unknown sensors raise :class:`UnknownSensor` before anything is
+        written."""
+        merged: dict[str, tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.float64]]]] = {}
+        for sid, ts, values in items:
+            self.state(sid)
+            m = merged.setdefault(sid, ([], []))
+            m[0].append(ts)
+            m[1].append(values)
+        sids = sorted(merged)
         changes: list[tuple[str, Alert]] = []
-        with st.lock:
-            # Rules see only readings newer than the last one (late history is stored
-            # but does not re-open old alerts).
-            levels = np.zeros(len(ts), dtype=np.int64)
-            fresh = ts > (st.last_ts if st.last_ts is not None else -2**62)
-            _, first = np.unique(ts, return_index=True)
-            dup_in_batch = np.ones(len(ts), dtype=bool)
-            dup_in_batch[first] = False
-            fresh &= ~dup_in_batch
-            plan: list[tuple[int, float, int]] = []
-            prev = (st.last_ts, st.last_value) if st.last_ts is not None else None
-            cur = st.alert.level if st.alert is not None else 0
-            for i in np.flatnonzero(fresh):
-                t, v = int(ts[i]), float(values[i])
-                lv = st.rule.level(v, prev if prev and prev[1] is not None else None, t)  # type: ignore[arg-type]
-                if cur and v < st.rule.clear:
-                    cur = 0
-                elif lv > cur:
-                    cur = lv
-                levels[i] = cur
-                plan.append((t, v, cur))
-                prev = (t, v)
-            self.db.insert_readings(sensor_id, ts, values, levels)
-            st.live = True
-            for t, v, lv in plan:
-                changes.extend(self._transition(st, t, v, lv))
-            if plan:
-                st.last_ts, st.last_value = plan[-1][0], plan[-1][1]
-            if st.offline is not None and plan:
-                off = st.offline
-                off.ended_at = off.updated_at = iso(plan[-1][0])
-                self.db.update_alert(off)
-                st.offline = None
-                changes.append(("end", off))
+        n = 0
+        with ExitStack() as locks:  # every sensor's lock, in id order (no deadlock)
+            for sid in sids:
+                locks.enter_context(self.sensors[sid].lock)
+            cols: list[tuple[npt.NDArray[np.object_], npt.NDArray[np.int64],
+                             npt.NDArray[np.float64], npt.NDArray[np.int64]]] = []
+            plans: dict[str, list[tuple[int, float, int]]] = {}
+            for sid in sids:
+                ts = np.concatenate(merged[sid][0])
+                values = np.concatenate(merged[sid][1])
+                order = np.argsort(ts, kind="stable")
+                ts, values = ts[order], values[order]
+                levels, plans[sid] = self._plan(self.sensors[sid], ts, values)
+                cols.append((np.full(len(ts), sid, dtype=object), ts, values, levels))
+                n += len(ts)
+            self.db.insert_many(np.concatenate([c[0] for c in cols]),
+                                np.concatenate([c[1] for c in cols]),
+                                np.concatenate([c[2] for c in cols]),
+                                np.concatenate([c[3] for c in cols]))
+            for sid in sids:
+                st, plan = self.sensors[sid], plans[sid]
+                st.live = True
+                for t, v, lv in plan:
+                    changes.extend(self._transition(st, t, v, lv))
+                if plan:
+                    st.last_ts, st.last_value = plan[-1][0], plan[-1][1]
+                if st.offline is not None and plan:
+                    off = st.offline
+                    off.ended_at = off.updated_at = iso(plan[-1][0])
+                    self.db.update_alert(off)
+                    st.offline = None
+                    changes.append(("end", off))
         for change, alert in changes:
             self._publish(change, alert)
-        return len(ts)
+        return n
 
     def _transition(self, st: SensorState, t: int, v: float, lv: int
                     ) -> list[tuple[str, Alert]]:
