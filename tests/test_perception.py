@@ -304,3 +304,28 @@ def test_burst_of_10000_readings_loses_none(server: Server) -> None:
         t.join()
     total = sum(server.svc.db.count_readings(s) - before[s] for s in sids)
     assert total == 10_000
+
+
+def test_alert_escalates_without_a_second_alert(server: Server) -> None:
+    sid = _sensor(server, "outfall_flow", 20)
+    rule = server.svc.sensors[sid].rule
+    sse = SSEReader(f"{server.url}/alerts/stream", EMERGENCY)
+    now = time.time()
+    assert _post(server, sid, {"t": _iso(now - 7200), "value": rule.threshold * 0.9}
+                 ).status_code == 201
+    # Slow rises (no rate-of-rise bonus): level 1, then the top level.
+    assert _post(server, sid, {"t": _iso(now - 3600), "value": rule.threshold * 1.05}
+                 ).status_code == 201
+    start = sse.next()["data"]
+    assert start["change"] == "start" and start["level"] == 1
+    top = rule.threshold * rule.levels[-1] * 1.01
+    assert _post(server, sid, {"t": _iso(now - 60), "value": top}).status_code == 201
+    esc = sse.next()["data"]
+    assert esc["id"] == start["id"] and esc["change"] == "escalate"
+    assert esc["level"] == len(rule.levels) and esc["state"] == "active"
+    fc = httpx.get(f"{server.url}/alerts", params={"active": "true"}, headers=EMERGENCY).json()
+    mine = [f for f in fc["features"] if f["properties"]["sensor_id"] == sid]
+    assert len(mine) == 1 and mine[0]["properties"]["level"] == len(rule.levels)
+    assert _post(server, sid, {"t": _iso(now - 30), "value": 0.0}).status_code == 201
+    assert sse.next()["data"]["state"] == "ended"
+    sse.close()
