@@ -24,6 +24,7 @@ from gis.errors import EntityNotFound, InvalidQuery
 from gis.filters import Filter, Queryable
 from gis.h3cells import AGGREGATE_RES, cell_to_str, str_to_cell
 from gis.model import ColType, GeomType, KindSchema, schema
+from gis.perception.db import active_alert_levels
 from gis.store.base import AsOf, BBox, Store
 from gis.store.common import check_bbox
 from gis.timeaxis import TimeFilter, parse_as_of
@@ -462,7 +463,8 @@ class SensorLayer(EntityLayer):
         out = super().property_types()
         out["last_ts"] = {"type": "string", "format": "date-time"}
         out["last_value"] = {"type": "number"}
-        out["alert"] = {"type": "integer", "description": "1: latest reading above threshold"}
+        out["alert"] = {"type": "integer",
+                        "description": "current alert level (0 none; see docs/perception.md)"}
         return out
 
     def _attach(self, store: Store, feats: list[dict[str, Any]]) -> None:
@@ -470,8 +472,16 @@ class SensorLayer(EntityLayer):
         if not ids:
             return
         last = store.latest_readings(ids).set_index("sensor_id")
+        # Live alert state from the perception alerts (issue 11); stores where
+        # perception never ran fall back to the stored flag of the latest reading.
+        levels = active_alert_levels(store, ids)
         for f in feats:
             p = f["properties"]
+            # Sensor types leave different columns empty (address_id, water_body...):
+            # pandas hands them over as NaN, which is not JSON (RFC 8259 §6); send null.
+            for k, v in p.items():
+                if isinstance(v, float) and v != v:
+                    p[k] = None
             if f["id"] in last.index:
                 row = last.loc[f["id"]]
                 p["last_ts"] = datetime.fromtimestamp(int(row["ts"]), UTC).strftime(
@@ -480,6 +490,8 @@ class SensorLayer(EntityLayer):
                 p["alert"] = int(row["alert"]) if pd.notna(row["alert"]) else 0
             else:
                 p["last_ts"], p["last_value"], p["alert"] = None, None, 0
+            if levels is not None:
+                p["alert"] = levels.get(f["id"], 0)
 
     def features(self, store: Store, q: FeatureQuery, principal: Principal) -> FeaturePage:
         """Sensors page with latest readings attached."""

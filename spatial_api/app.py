@@ -14,9 +14,11 @@ from gis.analysis.coverage import warm as warm_coverage
 from gis.network import network_service
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
+from spatial_api.alert_routes import AlertHub, alert_router
 from spatial_api.enterprise_routes import enterprise_router, space_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
+from spatial_api.sensor_routes import sensor_router, start_perception
 from spatial_api.settings import Settings
 from spatial_api.tile_routes import start_tiles, tile_router
 from spatial_api.viewer_routes import mount_viewer
@@ -54,9 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warm_in_background(app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
                                       settings.data_dir, build_packs=settings.packs_on_start)
+        app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
+        app.state.perception = app.state.perception_rt.service
         try:
             yield
         finally:
+            app.state.perception_rt.stop()
             app.state.tiles.stop()
             app.state.network.detach()
             warm.join(timeout=60)  # not while it still reads the store being closed
@@ -71,12 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ogc = ogc_runtime
+    app.state.alert_hub = AlertHub()
     install_handlers(app)
     ogc.mount_ogc(app, ogc_runtime)
     app.include_router(tile_router())
     app.include_router(address_router(), prefix="/address")
     app.include_router(enterprise_router())
     app.include_router(space_router())
+    app.include_router(sensor_router())
+    app.include_router(alert_router(settings.sse_heartbeat_s))
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:
@@ -90,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "build_time": stats["meta"].get("build_time"),
             "seed": stats["meta"].get("seed"),
             "scale": stats["meta"].get("scale"),
+            "mqtt": request.app.state.perception_rt.health(),
         }
 
     mount_viewer(app)  # last: the static app at / must not shadow the routes above

@@ -330,6 +330,9 @@ cli.add_command(_enterprise)
 from spatial_api.cli_network import network as _network  # noqa: E402
 
 cli.add_command(_network)
+from spatial_api.cli_sensors import sensors as _sensors  # noqa: E402
+
+cli.add_command(_sensors)
 
 
 def main() -> None:

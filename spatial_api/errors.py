@@ -23,6 +23,14 @@ from gis.errors import (
     StoreUnavailable,
     UnknownKind,
 )
+from gis.perception.errors import (
+    BadReading,
+    DeviceAuthError,
+    RulesConfigError,
+    UnknownAlert,
+    UnknownSensor,
+)
+from layers.access import UnknownApiKey
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,13 @@ ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (InvalidQuery, 400, "InvalidParameterValue"),
     (IngestError, 422, "InvalidInput"),
     (StoreUnavailable, 503, "ServiceUnavailable"),
+    # perception (issue 11)
+    (UnknownSensor, 404, "NotFound"),
+    (UnknownAlert, 404, "NotFound"),
+    (BadReading, 400, "InvalidParameterValue"),
+    (DeviceAuthError, 401, "Unauthorized"),
+    (UnknownApiKey, 401, "Unauthorized"),
+    (RulesConfigError, 500, "ServerError"),
 ]
 
 

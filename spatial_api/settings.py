@@ -18,6 +18,12 @@ class Settings(CoreSettings):
     #: Build the missing or stale offline packs in the background at start-up
     #: (``onemap serve`` turns it on; docs/tiles.md).
     packs_on_start: bool = False
+    # perception (issue 11; docs/perception.md)
+    sensor_rules_file: str = ""  # empty: config/sensor_rules.yaml
+    mqtt_url: str = ""  # ONEMAP_MQTT_URL, e.g. mqtt://host:1883; empty: embedded Mosquitto
+    mqtt_embedded: bool = True  # start a local Mosquitto when no URL is set
+    offline_check_s: float = 60.0  # how often the offline rule runs (0: never)
+    sse_heartbeat_s: float = 15.0
 
     @property
     def base_url(self) -> str:

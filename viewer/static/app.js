@@ -1,5 +1,6 @@
 // OneMap viewer: MapLibre GL JS (ES module from npm, served by our server), no online resource.
 import * as maplibregl from '/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs';
+import { initPerception } from '/js/perception.js';
 
 const ORIGIN = window.location.origin;
 const $ = (id) => document.getElementById(id);
@@ -20,6 +21,7 @@ const I18N = {
     houses: '房屋', facilities: '公共设施', ind_spaces: '产业空间', affected: '受影响楼栋', spaces: '处产业空间',
     signin_failed: '密钥无效', events_need_key: '事件图层需要登录部门账号', suppressed: '小于 k 的人数已隐藏',
     no_result: '无结果', rent: '租金', area: '面积',
+    tab_perception: '感知预警', active_alerts: '当前告警', alerts_need_key: '实时告警需要应急或管理员密钥',
   },
   en: {
     app_title: 'Luohu OneMap', search_ph: 'Search an address', key_ph: 'API key', sign_in: 'Sign in', sign_out: 'Sign out',
@@ -36,6 +38,7 @@ const I18N = {
     ind_spaces: 'Industrial spaces', affected: 'Affected buildings', spaces: 'industrial spaces',
     signin_failed: 'Unknown API key', events_need_key: 'Events need a department key', suppressed: 'counts below k are hidden',
     no_result: 'No result', rent: 'Rent', area: 'Area',
+    tab_perception: 'Perception', active_alerts: 'Active alerts', alerts_need_key: 'Live alerts need an emergency or admin key',
   },
 };
 
@@ -540,6 +543,7 @@ function wire() {
     document.querySelectorAll('.pane').forEach((p) => p.classList.toggle('active', p.dataset.pane === b.dataset.tab));
     if (b.dataset.tab === 'industry') loadIndustry();
     if (b.dataset.tab === 'events') loadEvents();
+    if (b.dataset.tab === 'perception') perception.start();
   }));
   $('search').addEventListener('input', (e) => {
     clearTimeout(searchTimer); searchTimer = setTimeout(() => suggest(e.target.value), 150);
@@ -601,11 +605,14 @@ function wire() {
   map.on('dblclick', (e) => { if (state.drawing) { e.preventDefault(); finishDraw(); } });
 }
 
+let perception = null;
+
 async function init() {
   buildDates();
   applyI18n();
   wire();
   addOverlays();
+  perception = initPerception({ map, state, api, t, origin: ORIGIN });
   await loadLayers();
   await loadBlocks();
 }
