@@ -10,7 +10,7 @@ SCALE  ?= 1.0
 SEED   ?= 42
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei
+APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei python3-qgis qgis-providers
 
 .PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help packs
 

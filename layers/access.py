@@ -7,6 +7,7 @@ a role sees is the layer's access rule in the catalog.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,43 @@ class RolesConfigError(CoreError):
 
 class UnknownApiKey(CoreError):
     """An API key was given but matches no key in the roles file."""
+
+
+#: The challenge sent with a 401 (RFC 7617): clients such as QGIS then offer
+#: their stored Basic credentials.
+WWW_AUTHENTICATE = 'Basic realm="OneMap", charset="UTF-8"'
+
+
+def request_api_key(x_api_key: str | None, authorization: str | None,
+                    query_key: str | None) -> str | None:
+    """The API key a request carries, wherever the client put it.
+
+    In order: the ``X-API-Key`` header; HTTP Basic credentials
+    (``Authorization: Basic base64(user:password)``, RFC 7617) whose *password*
+    is the key, or the user name when the password is empty (``curl -u KEY:``);
+    the ``api_key`` query parameter. Basic credentials exist for desktop
+    clients (QGIS) that cannot add a header but keep credentials encrypted in
+    their own store. A malformed or non-Basic ``Authorization`` header raises
+    :class:`UnknownApiKey` (a 401), never a silent downgrade to public.
+    """
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "basic" or not token.strip():
+            raise UnknownApiKey("only Basic credentials are accepted")
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise UnknownApiKey("malformed Basic credentials") from None
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            raise UnknownApiKey("malformed Basic credentials")
+        key = password or user
+        if not key:
+            raise UnknownApiKey("empty Basic credentials")
+        return key
+    return query_key or None
 
 
 @dataclass(frozen=True)

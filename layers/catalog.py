@@ -206,6 +206,9 @@ def _records(df: pd.DataFrame, cols: Sequence[str],
     """Row dicts of ``cols`` with Python values (NaN → None), built column-wise.
 
     ``ints``: integer columns that pandas turned into floats because of NULLs.
+    Missing values become None in every column: a text column read with NULLs
+    holds float NaN among its strings, which ``json.dumps`` would write as a bare
+    ``NaN`` token (not JSON, RFC 8259 §6); non-finite floats are not JSON either.
 
     ``DataFrame.to_dict`` boxes every cell separately and is ten times slower.
     """
@@ -215,11 +218,15 @@ def _records(df: pd.DataFrame, cols: Sequence[str],
     for c in cols:
         values = df[c].to_numpy()
         if values.dtype.kind == "f":
-            nan = np.isnan(values)
+            nan = ~np.isfinite(values)
             obj = values.astype(object)
             if c in ints:
                 obj[~nan] = values[~nan].astype(np.int64).astype(object)
             obj[nan] = None
+            lists.append(obj.tolist())
+        elif values.dtype.kind == "O":
+            obj = values.copy()
+            obj[pd.isna(values)] = None
             lists.append(obj.tolist())
         else:
             lists.append(values.tolist())

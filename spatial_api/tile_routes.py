@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from gis.errors import EntityNotFound, InvalidQuery
 from gis.store.base import Store
-from layers.access import Principal, UnknownApiKey
+from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
 from layers.catalog import Layer
 from tiles.engine import BASEMAP, Tile
 from tiles.packs import PACK_SUFFIX, PackBuilder, list_packs, store_identity
@@ -75,7 +75,9 @@ def _state(request: Request) -> TileState:
 
 
 def _principal(request: Request) -> Principal:
-    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    key = request_api_key(request.headers.get("x-api-key"),
+                          request.headers.get("authorization"),
+                          request.query_params.get("api_key"))
     principal: Principal = request.app.state.ogc.roles.principal(key)
     return principal
 
@@ -99,7 +101,7 @@ def _names(layers: str) -> str:
 
 def _unauthorised() -> JSONResponse:
     return JSONResponse({"code": "InvalidApiKey", "description": "unknown API key"},
-                        status_code=401)
+                        status_code=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
 
 
 def tile_router() -> APIRouter:
@@ -156,7 +158,7 @@ def tile_router() -> APIRouter:
             request.app.state.ogc.audit.record(principal, layers, "tile", entry.personal_rows,
                                                {"tile": f"{t.z}/{t.x}/{t.y}"})
         scope = "public" if principal.is_public else "private"
-        headers = {"ETag": entry.etag, "Vary": "Accept-Encoding, X-API-Key",
+        headers = {"ETag": entry.etag, "Vary": "Accept-Encoding, X-API-Key, Authorization",
                    "Cache-Control": f"{scope}, max-age={state.service.settings.max_age}"}
         if entry.personal_rows:
             headers["Cache-Control"] = "private, no-store"

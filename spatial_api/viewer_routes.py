@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gis.blocks import cell_polygon
 from gis.errors import InvalidQuery
-from layers.access import Principal, UnknownApiKey
+from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
 from layers.catalog import PERSONS_ACCESS, FeatureQuery, Layer
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
@@ -35,14 +35,16 @@ _MAX = 100_000
 
 
 def _principal(request: Request) -> Principal:
-    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    key = request_api_key(request.headers.get("x-api-key"),
+                          request.headers.get("authorization"),
+                          request.query_params.get("api_key"))
     principal: Principal = request.app.state.ogc.roles.principal(key)
     return principal
 
 
 def _unauthorised() -> JSONResponse:
     return JSONResponse({"code": "Unauthorized", "description": "unknown API key"},
-                        status_code=401)
+                        status_code=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
 
 
 def _catalog(request: Request) -> dict[str, Layer]:

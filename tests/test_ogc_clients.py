@@ -117,3 +117,46 @@ def test_owslib_reads_and_pages(server: str) -> None:
                                                              abs=1e-6)
     q = w.collection_queryables("buildings")
     assert "use" in q["properties"]
+
+
+# A department's key sent as HTTP Basic credentials (docs/ogc.md, "QGIS"): the key is
+# the password; GDAL and OWSLib send it the way QGIS does.
+DEPT_KEY = "demo-emergency-key"
+RESTRICTED = "events"
+
+
+def test_gdal_reads_a_restricted_collection_with_basic_credentials(server: str,
+                                                                   tmp_path: Path) -> None:
+    want = matched(server, RESTRICTED, "&api_key=" + DEPT_KEY)
+    dst = tmp_path / "events.geojson"
+    ogr("ogr2ogr", "-f", "GeoJSON", str(dst), "-oo", "PAGE_SIZE=1000",
+        "-oo", f"USERPWD=qgis:{DEPT_KEY}", f"OAPIF:{server}", RESTRICTED)
+    assert len(json.loads(dst.read_text())["features"]) == want > 0
+    # Without credentials the collection is absent; with a wrong key GDAL gets a 401.
+    for extra in ([], ["-oo", "USERPWD=qgis:wrong-key"]):
+        out = subprocess.run(["ogrinfo", "-ro", "-so", *extra, f"OAPIF:{server}", RESTRICTED],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0
+
+
+def test_owslib_reads_a_restricted_collection_with_basic_credentials(server: str) -> None:
+    from owslib.ogcapi.features import Features
+    from owslib.util import Authentication
+
+    w = Features(server, auth=Authentication("qgis", DEPT_KEY))
+    ids = [c["id"] for c in w.collections()["collections"]]
+    assert RESTRICTED in ids and RESTRICTED not in public_collections(server)
+    page = w.collection_items(RESTRICTED, limit=10000)
+    assert page["numberReturned"] == page["numberMatched"] == matched(
+        server, RESTRICTED, "&api_key=" + DEPT_KEY) > 0
+
+
+def test_items_media_type_for_gdal_and_owslib(server: str) -> None:
+    """Features Part 1 Req 7: GeoJSON is ``application/geo+json`` (what GDAL asks for)."""
+    items = f"{server}/collections/buildings/items"
+    for headers in ({"Accept": "application/geo+json, application/json;q=0.9"}, {}):
+        r = httpx.get(items + "?limit=2", headers=headers)
+        assert r.headers["content-type"] == "application/geo+json"
+    r = httpx.get(f"{server}/collections/buildings/items?limit=2",
+                  headers={"Accept": "application/json"})
+    assert r.headers["content-type"] == "application/json"

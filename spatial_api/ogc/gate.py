@@ -20,7 +20,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +33,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gis.errors import CoreError, InvalidQuery
 from gis.filters import parse_cql2_json, parse_cql2_text
-from layers.access import ADMIN, Principal, UnknownApiKey, load_roles
+from layers.access import (
+    ADMIN,
+    WWW_AUTHENTICATE,
+    Principal,
+    UnknownApiKey,
+    load_roles,
+    request_api_key,
+)
 from layers.audit import AuditLog
 from layers.catalog import Layer, default_catalog, visible_layers
 from spatial_api.ogc.config import FILTER_CONFORMANCE, SUPPORTED_CRS, pygeoapi_config
@@ -56,8 +65,6 @@ def _bootstrap(runtime: OgcRuntime) -> Any:
     module-level configuration only serves requests that bypass the gate (none
     in OneMap). Each app's own per-role configurations are built at start-up.
     """
-    import sys
-
     if "pygeoapi.starlette_app" not in sys.modules:
         cfg = pygeoapi_config(runtime.catalog.values(), base_url=runtime.base_url,
                               output_dir=str(runtime.run_dir / "jobs"),
@@ -94,7 +101,10 @@ def _patch(sa: Any) -> None:
 
     original = sa.execute_from_starlette
     overrides: dict[Callable[..., Any], Callable[..., Any]] = {
-        itemtypes.get_collection_items: functools.partial(_items, itemtypes.get_collection_items),
+        itemtypes.get_collection_items: functools.partial(
+            _geojson, functools.partial(_items, itemtypes.get_collection_items)),
+        itemtypes.get_collection_item: functools.partial(
+            _geojson, itemtypes.get_collection_item),
         core_api.conformance: functools.partial(_conformance, core_api.conformance),
         core_api.openapi_: functools.partial(_openapi, core_api.openapi_),
         tiles_api.get_collection_tiles_metadata: functools.partial(
@@ -119,12 +129,66 @@ def _patch(sa: Any) -> None:
                               alternative_api=api)
 
     sa.execute_from_starlette = execute
+    # HTML pages: pygeoapi caches the translated configuration per locale in one
+    # module-level dict, so the first role to render HTML fixed the collections
+    # every other role's pages saw (a 500 for a collection that role lacked, and
+    # the wrong role's metadata). The cache is keyed by role as well.
+    import pygeoapi.l10n as l10n
+
+    l10n._cfg_cache = _RoleCache()
+    # JSON bodies: pygeoapi writes them with ``json.dumps``' default allow_nan=True.
+    # Missing values are None at the source (layers.catalog); this is the backstop
+    # so that no handler can send a bare NaN token (RFC 8259 §6).
+    for name in ("pygeoapi.util", "pygeoapi.api", "pygeoapi.api.itemtypes",
+                 "pygeoapi.api.tiles", "pygeoapi.api.processes"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "to_json"):
+            setattr(module, "to_json", strict_to_json)  # noqa: B010
     # Text filters: pygeoapi 0.21 parses them as ECQL; OneMap parses CQL2 (the
     # items wrapper has already parsed and validated them, see _items).
     itemtypes.parse_ecql_text = _parsed_filter
     # CQL2-JSON bodies: pygeoapi's parser swaps bbox axes and misreads BETWEEN.
     itemtypes.parse_cql2_json = _parse_json_body
     _PATCHED = True
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def strict_to_json(dict_: Any, pretty: bool = False) -> str:
+    """pygeoapi's ``to_json`` that never writes NaN/Infinity (they become ``null``)."""
+    from pygeoapi.util import json_serial
+
+    indent = 4 if pretty else None
+    try:
+        return json.dumps(dict_, default=json_serial, indent=indent, separators=(",", ":"),
+                          allow_nan=False)
+    except ValueError:
+        log.warning("a non-finite number in a JSON answer was written as null")
+        return json.dumps(_finite(dict_), default=json_serial, indent=indent,
+                          separators=(",", ":"), allow_nan=False)
+
+
+class _RoleCache(dict):  # type: ignore[type-arg]
+    """pygeoapi's translated-configuration cache, keyed by (role, locale)."""
+
+    @staticmethod
+    def _key(key: Any) -> tuple[str | None, Any]:
+        ctx = CURRENT.get(None)
+        return (ctx.principal.role if ctx is not None else None, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._key(key), default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(self._key(key), value)
 
 
 def _in_context(ctx: RequestContext, fn: Callable[..., Any], *args: Any) -> Any:
@@ -241,6 +305,47 @@ def _items(original: Callable[..., Any], api: Any, request: Any, dataset: str) -
         _THREAD.filter = None
 
 
+GEOJSON = "application/geo+json"
+
+
+def _accept_q(accept: str, mime: str) -> float:
+    """The quality an ``Accept`` header gives exactly ``mime`` (0 when absent)."""
+    best = 0.0
+    for part in accept.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        if fields[0].lower() != mime:
+            continue
+        q = 1.0
+        for f in fields[1:]:
+            if f.lower().startswith("q="):
+                try:
+                    q = float(f[2:])
+                except ValueError:
+                    q = 0.0
+        best = max(best, q)
+    return best
+
+
+def _geojson(original: Callable[..., Any], api: Any, request: Any, *args: Any) -> Any:
+    """Items and items/{id} as ``application/geo+json`` (Features Part 1, Req 7).
+
+    /req/geojson/content: a GeoJSON response carries ``application/geo+json``.
+    pygeoapi 0.21 labels ``f=json`` and an ``Accept: application/geo+json``
+    request ``application/json``. ``application/json`` is kept only for a client
+    that asks for exactly that (no ``f``, and ``Accept`` prefers it to
+    ``application/geo+json``); exception bodies stay ``application/json``.
+    """
+    headers, status, content = original(api, request, *args)
+    if status == 200 and headers.get("Content-Type") == "application/json":
+        accept = ",".join(str(v) for k, v in (request.headers or {}).items()
+                          if str(k).lower() == "accept")
+        asked_json = not (request.params.get("f") or "").strip() and (
+            _accept_q(accept, "application/json") > _accept_q(accept, GEOJSON))
+        if not asked_json:
+            headers["Content-Type"] = GEOJSON
+    return headers, status, content
+
+
 def _conformance(original: Callable[..., Any], api: Any, request: Any) -> Any:
     """pygeoapi's conformance document plus the Part 3 / CQL2 classes OneMap implements."""
     headers, status, content = original(api, request)
@@ -307,33 +412,49 @@ class OgcGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        key = None
-        for name, value in scope.get("headers", []):
-            if name == b"x-api-key":
-                key = value.decode("latin-1").strip()
-        if key is None:
-            from urllib.parse import parse_qs
+        from urllib.parse import parse_qs
 
-            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            key = (qs.get("api_key") or [None])[0]
+        headers = {name: value.decode("latin-1") for name, value in scope.get("headers", [])
+                   if name in (b"x-api-key", b"authorization")}
+        qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
+            key = request_api_key(headers.get(b"x-api-key"), headers.get(b"authorization"),
+                                  (qs.get("api_key") or [None])[0])
             principal = self.runtime.roles.principal(key)
         except UnknownApiKey:
-            await _json(send, 401, {"code": "InvalidApiKey", "description": "unknown API key"})
+            await _json(send, 401, {"code": "InvalidApiKey", "description": "unknown API key"},
+                        [(b"www-authenticate", WWW_AUTHENTICATE.encode())])
             return
         if self.runtime.store is None:
             await _json(send, 503, {"code": "ServiceUnavailable",
                                     "description": "the service is starting"})
             return
         scope[_SCOPE_KEY] = RequestContext(self.runtime, principal)
-        await self.app(scope, receive, send)
+        await self.app(_tms_alias(scope), receive, send)
 
 
-async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+def _tms_alias(scope: Scope) -> Scope:
+    """``/tileMatrixSets`` (OGC API Tiles, /req/tilematrixsets) served at pygeoapi's route.
+
+    pygeoapi 0.21 advertises ``{server.url}/tileMatrixSets`` on the landing page
+    and in its tile documents but routes only ``/TileMatrixSets``: the path is
+    rewritten so that the advertised link resolves.
+    """
+    root = scope.get("root_path", "")
+    path: str = scope["path"]
+    prefix = f"{root}/tileMatrixSets"
+    if path == prefix or path.startswith(prefix + "/"):
+        path = f"{root}/TileMatrixSets{path[len(prefix):]}"
+        return {**scope, "path": path, "raw_path": path.encode("utf-8")}
+    return scope
+
+
+async def _json(send: Send, status: int, body: dict[str, Any],
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode())]})
+                            (b"content-length", str(len(data)).encode()), *(extra or [])]})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -359,9 +480,33 @@ def make_runtime(base_url: str, data_dir: Path, settings: OgcSettings | None = N
     )
 
 
+class _Landing:
+    """``/ogc`` without the trailing slash: the landing page, answered in place.
+
+    pygeoapi's ``self``/``root`` links name ``{server.url}`` and
+    ``{server.url}?f=json`` (no slash), and users paste that URL into QGIS and
+    GDAL. A mount only matches ``/ogc/...``, so the request is re-dispatched as
+    ``/ogc/`` (a 200, no redirect: some clients drop the query or the
+    credentials on a redirect).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``/ogc`` as ``/ogc/`` (query string kept)."""
+        path = scope["path"] + "/"
+        child = {k: v for k, v in scope.items() if k not in ("endpoint", "route")}
+        child.update(path=path, raw_path=path.encode("utf-8"))
+        await self.app.router(child, receive, send)
+
+
 def mount_ogc(app: Any, runtime: OgcRuntime) -> None:
     """Mount pygeoapi behind the gate at ``/ogc`` on a FastAPI/Starlette app."""
+    from starlette.routing import Route
+
     sa = _bootstrap(runtime)
+    app.router.routes.append(Route("/ogc", _Landing(app), include_in_schema=False))
     app.mount("/ogc", OgcGate(sa.APP, runtime))
 
 
