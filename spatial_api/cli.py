@@ -327,6 +327,9 @@ cli.add_command(_report)
 from spatial_api.cli_enterprise import enterprise as _enterprise  # noqa: E402
 
 cli.add_command(_enterprise)
+from spatial_api.cli_keys import keys as _keys  # noqa: E402
+
+cli.add_command(_keys)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from gis.errors import (
     StoreUnavailable,
     UnknownKind,
 )
+from layers.auth import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (InvalidQuery, 400, "InvalidParameterValue"),
     (IngestError, 422, "InvalidInput"),
     (StoreUnavailable, 503, "ServiceUnavailable"),
+    (RateLimited, 429, "TooManyRequests"),
 ]
 
 
@@ -63,7 +65,9 @@ def install_handlers(app: FastAPI) -> None:
             message = "the service could not answer; try again later"
         else:
             message = exc.message
-        return JSONResponse(error_body(code, message), status_code=status)
+        headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited)
+                   else None)
+        return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
