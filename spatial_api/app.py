@@ -39,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
+        if app.state.ogc.audit.use_store:  # the audit trail lives in the store (issue 16)
+            app.state.ogc.audit.attach(app.state.store)
         app.state.address = AddressService.from_store(app.state.store)
         ogc.start(ogc_runtime, app.state.store)
         from gis.analysis.enterprise_data import warm_in_background
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_router(), prefix="/address")
     app.include_router(enterprise_router())
     app.include_router(space_router())
+    from spatial_api.auth_routes import audit_router
+
+    app.include_router(audit_router())
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:

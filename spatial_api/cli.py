@@ -122,6 +122,10 @@ def ingest(file: Path, kind: str, replace: bool, data_dir: Path | None) -> None:
         task = bar.add_task(f"ingest {kind}", total=max(len(frame), 1))
         report = store.ingest(kind, frame, replace=replace,
                               progress=lambda done, total: bar.update(task, completed=done))
+        from spatial_api.cli_audit import audit_cli_operation
+
+        audit_cli_operation("ingest", layer=kind, rows=report.rows, store=store,
+                            params={"file": file.name, "replace": replace})
     click.echo(json.dumps({"kind": report.kind, "rows": report.rows,
                            "seconds": round(report.seconds, 3)}))
 
@@ -330,6 +334,9 @@ cli.add_command(_enterprise)
 from spatial_api.cli_keys import keys as _keys  # noqa: E402
 
 cli.add_command(_keys)
+from spatial_api.cli_audit import audit as _audit  # noqa: E402
+
+cli.add_command(_audit)
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from spatial_api.cli_audit import DATA_DIR, audit_cli_operation
+
 ROLES_FILE_HELP = "Roles file (default: ONEMAP_OGC_ROLES_FILE or config/roles.yaml)."
 
 
@@ -32,13 +34,14 @@ def keys() -> None:
               help="Requests a minute for this key (0 = unlimited).")
 @click.option("--roles-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=ROLES_FILE_HELP)
+@DATA_DIR
 def add_cmd(key_id: str, role: str, holder: str, rate_limit: int | None,
-            roles_file: Path | None) -> None:
+            roles_file: Path | None, data_dir: Path | None) -> None:
     """Create a key; prints it once (only its SHA-256 is stored)."""
     from layers.auth import add_key
 
     key = add_key(_roles_file(roles_file), key_id, role, holder, rate_limit)
-    _audit("key-add", key_id, role)
+    _audit("key-add", key_id, role, data_dir)
     click.echo(key)
 
 
@@ -46,12 +49,13 @@ def add_cmd(key_id: str, role: str, holder: str, rate_limit: int | None,
 @click.argument("key_id")
 @click.option("--roles-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=ROLES_FILE_HELP)
-def revoke_cmd(key_id: str, roles_file: Path | None) -> None:
+@DATA_DIR
+def revoke_cmd(key_id: str, roles_file: Path | None, data_dir: Path | None) -> None:
     """Remove a key by its id."""
     from layers.auth import revoke_key
 
     revoke_key(_roles_file(roles_file), key_id)
-    _audit("key-revoke", key_id, "")
+    _audit("key-revoke", key_id, "", data_dir)
     click.echo(f"revoked {key_id}")
 
 
@@ -67,8 +71,7 @@ def list_cmd(roles_file: Path | None) -> None:
         click.echo(f"{entry.get('id')}\t{entry.get('role')}\t{entry.get('holder', '')}")
 
 
-def _audit(operation: str, key_id: str, role: str) -> None:
+def _audit(operation: str, key_id: str, role: str, data_dir: Path | None) -> None:
     """Record a key change in the store's audit trail when a store is configured."""
-    from spatial_api.cli_audit import audit_cli_operation
-
-    audit_cli_operation(operation, layer="keys", rows=1, params={"key_id": key_id, "role": role})
+    audit_cli_operation(operation, layer="keys", rows=1, params={"key_id": key_id, "role": role},
+                        data_dir=data_dir)

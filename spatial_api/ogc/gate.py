@@ -476,7 +476,7 @@ def make_runtime(base_url: str, data_dir: Path, settings: OgcSettings | None = N
     return OgcRuntime(
         catalog=catalog or default_catalog(),
         roles=Authenticator(settings.roles_file),
-        audit=AuditLog(audit_path),
+        audit=AuditLog(audit_path, use_store=True),
         base_url=base_url.rstrip("/") + "/ogc",
         run_dir=run_dir,
         max_items=settings.max_items,
