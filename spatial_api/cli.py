@@ -160,6 +160,10 @@ def stats(as_json: bool, data_dir: Path | None) -> None:
     """Entity counts per kind and data provenance."""
     with _store(data_dir) as store:
         s = store.stats().as_dict()
+        if as_json:  # comparable across stores and backends (issue 16)
+            from gis.store import content_hash
+
+            s["content_hash"] = content_hash(store)
     if as_json:
         click.echo(json.dumps(s, ensure_ascii=False, indent=1))
         return

@@ -23,6 +23,7 @@ from gis.errors import (
     StoreUnavailable,
     UnknownKind,
 )
+from gis.security.backup import BackupError
 from layers.auth import RateLimited
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (IngestError, 422, "InvalidInput"),
     (StoreUnavailable, 503, "ServiceUnavailable"),
     (RateLimited, 429, "TooManyRequests"),
+    (BackupError, 409, "Conflict"),
 ]
 
 
