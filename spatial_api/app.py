@@ -73,19 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(audit_router())
 
+    from spatial_api.metrics import health_report, install_metrics
+
+    install_metrics(app)
+
     @app.get("/health", tags=["service"])
-    def health(request: Request) -> dict[str, Any]:
-        """Service status: store backend, entity counts per kind, data build time."""
-        stats = get_store(request).stats().as_dict()
-        return {
-            "status": "ok",
-            "store": {"backend": stats["backend"], "location": stats["location"]},
-            "counts": stats["counts"],
-            "rows": stats["rows"],
-            "build_time": stats["meta"].get("build_time"),
-            "seed": stats["meta"].get("seed"),
-            "scale": stats["meta"].get("scale"),
-        }
+    def health(request: Request) -> Any:
+        """Service status: store state, background tasks, entity counts, data build time."""
+        return health_report(request)
 
     mount_viewer(app)  # last: the static app at / must not shadow the routes above
     return app
