@@ -201,7 +201,7 @@ def viewer_router() -> APIRouter:
         """The renewal-impact report (standalone HTML) of the posted GeoJSON area."""
         from shapely.geometry import shape
 
-        from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+        from gis.analysis.renewal import RenewalImpactInput, public_impact, renewal_impact
         from viewer.report import render_renewal_report
 
         try:
@@ -219,9 +219,10 @@ def viewer_router() -> APIRouter:
         except Exception:
             raise InvalidQuery("area must be a GeoJSON polygon") from None
         store = request.app.state.store
-        result = renewal_impact(store, RenewalImpactInput(geom, body.get("as_of")))
-        if not PERSONS_ACCESS.allows(principal):
-            result = result.suppressed_copy(principal.k)
+        inp = RenewalImpactInput(geom, body.get("as_of"))
+        result = renewal_impact(store, inp)
+        if not PERSONS_ACCESS.allows(principal):  # whole-block person figures
+            result = public_impact(store, inp, result, principal.k)
         html = render_renewal_report(store, geom, result.as_dict())
         return HTMLResponse(html, headers={
             "Content-Disposition": 'attachment; filename="renewal-report.html"'})
