@@ -575,6 +575,14 @@ class BlockLayer(Layer):
         res = self.res if self.res is not None else int(params["res"].parse(q.params.get("res")))
         as_of = q.as_of if q.as_of is not None else _now()
         within = shapely.box(*q.bbox) if q.bbox is not None else None
+        if within is not None and self._suppress_for(kind, principal):
+            # a bbox must not clip person counts (differencing, issue 16): whole
+            # blocks it overlaps only (docs/security.md)
+            from gis.analysis.renewal import touched_blocks
+
+            cells = touched_blocks(within, res)
+            table = store.block_aggregate(kind, res, as_of=as_of)
+            return table[table["cell"].isin(cells)].reset_index(drop=True), kind, res
         table = store.block_aggregate(kind, res, as_of=as_of, within=within)
         return table, kind, res
 

@@ -42,12 +42,13 @@ def people(demo_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return xy, cells
 
 
-def brute_public(area: shapely.Polygon, cells: np.ndarray) -> int:
+def brute_public(area: shapely.Polygon, cells: np.ndarray) -> int | None:
     """Persons over the whole res-9 blocks the area overlaps, blocks under k left out."""
     touched = {h3.str_to_int(c) for c in h3.h3shape_to_cells_experimental(
         h3.geo_to_h3shape(shapely.geometry.mapping(area)), 9, contain="overlap")}
     counts = {c: int((cells == c).sum()) for c in touched}
-    return sum(n for n in counts.values() if n >= K)
+    total = sum(n for n in counts.values() if n >= K)
+    return None if total == 0 and any(0 < n < K for n in counts.values()) else total
 
 
 def impact(c: TestClient, area: shapely.Polygon, headers: dict | None = None) -> dict:
@@ -72,12 +73,12 @@ def test_differencing_attack_on_nested_rectangles(client: TestClient, demo_dir: 
             area = shapely.box(x0 - w / 2, y0 - w / 2.4, x0 + w / 2, y0 + w / 2.4)
             pub = impact(client, area)
             assert pub["persons"] == brute_public(area, cells)
-            assert pub["persons"] == 0 or pub["persons"] >= K
+            assert pub["persons"] in (None, 0) or pub["persons"] >= K
             if previous_public is not None:
-                diff = pub["persons"] - previous_public
+                diff = (pub["persons"] or 0) - previous_public
                 # nested areas: the public answers differ by whole blocks (0 or >= k)
                 assert diff == 0 or diff >= K, (i, diff)
-            previous_public = pub["persons"]
+            previous_public = pub["persons"] or 0
             for v in pub["persons_by_age_band"].values():
                 assert v is None or v == 0 or v >= K
             assert pub["households"] in (None, 0) or pub["households"] >= K
@@ -100,7 +101,8 @@ def test_differencing_attack_on_nested_rectangles(client: TestClient, demo_dir: 
             renewal_impact(store, RenewalImpactInput(inner, AS_OF)).persons or 0)
         assert exact_diff == n  # what the attacker would learn without the defence
         same_blocks = brute_public(outer, cells) == brute_public(inner, cells)
-        pub_diff = impact(client, outer)["persons"] - impact(client, inner)["persons"]
+        pub_diff = (impact(client, outer)["persons"] or 0) - (
+            impact(client, inner)["persons"] or 0)
         assert pub_diff == 0 if same_blocks else (pub_diff == 0 or pub_diff >= K)
         # shifted rectangles inside one block give the same answer
         cell = h3.latlng_to_cell(y0, x0, 9)
@@ -115,3 +117,29 @@ def test_differencing_attack_on_nested_rectangles(client: TestClient, demo_dir: 
         assert impact(client, area, POP)["persons"] == exact
     finally:
         store.close()
+
+
+def test_block_counts_are_never_clipped_by_a_bbox(client: TestClient,
+                                                  people: tuple[np.ndarray, np.ndarray]
+                                                  ) -> None:
+    xy, _ = people
+    x0, y0 = xy[len(xy) // 3]
+    # the unclipped layer: every block's public count
+    r = client.get("/ogc/collections/population_blocks/items",
+                   params={"f": "json", "limit": 100000})
+    whole = {f["properties"]["cell"]: f["properties"]["count"] for f in r.json()["features"]
+             if f["properties"].get("res") == 9}
+    assert whole
+    seen = 0
+    for w in (0.00005, 0.0003, 0.0006, 0.0007, 0.003):
+        bbox = f"{x0 - w},{y0 - w},{x0 + w},{y0 + w}"
+        r = client.get("/ogc/collections/population_blocks/items",
+                       params={"f": "json", "bbox": bbox, "limit": 1000})
+        assert r.status_code == 200, r.text
+        for f in r.json()["features"]:
+            props = f["properties"]
+            if props.get("kind", "person") != "person" or props.get("res") != 9:
+                continue
+            assert props["count"] == whole[props["cell"]], (bbox, props)
+            seen += 1
+    assert seen > 0

@@ -151,6 +151,21 @@ def touched_blocks(area: BaseGeometry, res: int = PUBLIC_BLOCK_RES) -> list[int]
                   h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
 
 
+def whole_block_cover(area: BaseGeometry, res: int) -> tuple[list[int], BaseGeometry]:
+    """The cells at ``res`` that ``area`` overlaps and a polygon covering them whole.
+
+    The cover is a hair wider than the cells: a person on a block's edge is then
+    inside it, and belongs to exactly one block by its own cell.
+    """
+    import h3
+    from shapely.geometry import Polygon
+
+    cells = touched_blocks(area, res)
+    polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(c))])
+             for c in cells]
+    return cells, shapely.union_all(polys).buffer(1e-7)
+
+
 def public_impact(store: Store, inp: RenewalImpactInput, result: RenewalImpact,
                   k: int) -> RenewalImpact:
     """The impact as the public may see it: person figures that resist differencing.
@@ -166,21 +181,16 @@ def public_impact(store: Store, inp: RenewalImpactInput, result: RenewalImpact,
     the public block aggregates show anyway. Non-person figures stay exact.
     docs/security.md, "The public never sees a person".
     """
-    import h3
-    from shapely.geometry import Polygon
 
     from gis.h3cells import lnglat_to_cells
 
-    cells = touched_blocks(inp.area)
-    polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(c))])
-             for c in cells]
-    # a hair wider: persons on a block's edge belong to exactly one block by their cell
-    cover = shapely.union_all(polys).buffer(1e-7)
+    cells, cover = whole_block_cover(inp.area, PUBLIC_BLOCK_RES)
     p = store.query("person", within=cover, as_of=result.as_of,
                     columns=["birth_date", "household_id"])
     year = int(result.as_of[:4])
     persons = households = 0
     bands = dict.fromkeys(age_bands(p["birth_date"].iloc[:0], year), 0)
+    hidden: set[str] = set()  # figures with a block left out (0 would then be a lie)
     if len(p):
         xy = shapely.get_coordinates(np.asarray(p.geometry.values))
         own = lnglat_to_cells(xy[:, 0], xy[:, 1], PUBLIC_BLOCK_RES)
@@ -189,14 +199,27 @@ def public_impact(store: Store, inp: RenewalImpactInput, result: RenewalImpact,
             n = len(grp)
             if n >= k:
                 persons += n
+            elif n:
+                hidden.add("persons")
             hh = int(grp["household_id"].dropna().nunique())
             if hh >= k:
                 households += hh
+            elif hh:
+                hidden.add("households")
             for band, m in age_bands(grp["birth_date"], year).items():
                 if m >= k:
                     bands[band] += m
-    return replace(result, persons=persons, households=households,
-                   persons_by_age_band=dict(bands), suppressed=True,
+                elif m:
+                    hidden.add(band)
+
+    def shown(name: str, total: int) -> int | None:
+        # all of it left out: suppressed (None), as a per-answer rule would say
+        return None if total == 0 and name in hidden else total
+
+    return replace(result, persons=shown("persons", persons),
+                   households=shown("households", households),
+                   persons_by_age_band={b: shown(b, v) for b, v in bands.items()},
+                   suppressed=True,
                    notes=[*result.notes,
                           f"public: persons and households are counted over the {len(cells)} "
                           f"whole H3 res-{PUBLIC_BLOCK_RES} blocks the area overlaps; "
