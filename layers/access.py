@@ -40,6 +40,12 @@ class UnknownApiKey(CoreError):
 WWW_AUTHENTICATE = 'Basic realm="OneMap", charset="UTF-8"'
 
 
+class BearerToken(str):
+    """A credential sent as ``Authorization: Bearer`` (an OIDC token, RFC 6750)."""
+
+    __slots__ = ()
+
+
 def request_api_key(x_api_key: str | None, authorization: str | None,
                     query_key: str | None) -> str | None:
     """The API key a request carries, wherever the client put it.
@@ -47,7 +53,8 @@ def request_api_key(x_api_key: str | None, authorization: str | None,
     In order: the ``X-API-Key`` header; HTTP Basic credentials
     (``Authorization: Basic base64(user:password)``, RFC 7617) whose *password*
     is the key, or the user name when the password is empty (``curl -u KEY:``);
-    the ``api_key`` query parameter. Basic credentials exist for desktop
+    the ``api_key`` query parameter. ``Authorization: Bearer TOKEN`` returns a
+    :class:`BearerToken` (checked by :mod:`layers.auth`). Basic credentials exist for desktop
     clients (QGIS) that cannot add a header but keep credentials encrypted in
     their own store. A malformed or non-Basic ``Authorization`` header raises
     :class:`UnknownApiKey` (a 401), never a silent downgrade to public.
@@ -56,6 +63,8 @@ def request_api_key(x_api_key: str | None, authorization: str | None,
         return x_api_key.strip()
     if authorization:
         scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return BearerToken(token.strip())
         if scheme.lower() != "basic" or not token.strip():
             raise UnknownApiKey("only Basic credentials are accepted")
         try:
@@ -151,16 +160,20 @@ def parse_roles(doc: Mapping[str, Any], source: str = "") -> RoleConfig:
     keys: dict[str, tuple[str, str, str]] = {}
     for i, entry in enumerate(doc.get("keys") or []):
         if not isinstance(entry, Mapping) or "role" not in entry:
-            raise RolesConfigError(f"keys[{i}] needs 'role' and 'key' or 'key_sha256'")
+            raise RolesConfigError(f"keys[{i}] needs 'role' and 'key_sha256'")
         role = str(entry["role"])
         if role not in roles or role == PUBLIC:
             raise RolesConfigError(f"keys[{i}]: unknown role {role!r}")
-        if "key_sha256" in entry:
-            digest = str(entry["key_sha256"]).lower()
-        elif "key" in entry:
-            digest = hashlib.sha256(str(entry["key"]).encode()).hexdigest()
-        else:
-            raise RolesConfigError(f"keys[{i}] needs 'key' or 'key_sha256'")
+        if "key" in entry:
+            # keys are held hashed at rest only (docs/security.md): a file with a
+            # usable secret in it is refused rather than served
+            raise RolesConfigError(f"keys[{i}]: store 'key_sha256' (the hex SHA-256 of the "
+                                   "key), never the key itself; see `onemap keys add`")
+        if "key_sha256" not in entry:
+            raise RolesConfigError(f"keys[{i}] needs 'key_sha256'")
+        digest = str(entry["key_sha256"]).lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise RolesConfigError(f"keys[{i}]: key_sha256 must be 64 hex digits")
         key_id = str(entry.get("id", f"key{i + 1}"))
         keys[digest] = (role, key_id, str(entry.get("holder", "")))
     k = int(doc.get("k_anonymity", DEFAULT_K))

@@ -589,6 +589,14 @@ class BlockLayer(Layer):
         as_of = q.as_of if q.as_of is not None else _now()
         # The same bbox check as the stores' (a 6-number bbox is a 400, not a crash).
         within = shapely.box(*check_bbox(q.bbox)) if q.bbox is not None else None
+        if within is not None and self._suppress_for(kind, principal):
+            # a bbox must not clip person counts (differencing, issue 16): whole
+            # blocks it overlaps only (docs/security.md)
+            from gis.analysis.renewal import touched_blocks
+
+            cells = touched_blocks(within, res)
+            table = store.block_aggregate(kind, res, as_of=as_of)
+            return table[table["cell"].isin(cells)].reset_index(drop=True), kind, res
         table = store.block_aggregate(kind, res, as_of=as_of, within=within)
         return table, kind, res
 

@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
+        if app.state.ogc.audit.use_store:  # the audit trail lives in the store (issue 16)
+            app.state.ogc.audit.attach(app.state.store)
         app.state.address = AddressService.from_store(app.state.store)
         app.state.network = network_service(app.state.store)
         app.state.network.build()  # the road graphs, rebuilt on road writes
@@ -85,21 +87,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(space_router())
     app.include_router(sensor_router())
     app.include_router(alert_router(settings.sse_heartbeat_s))
+    from spatial_api.auth_routes import audit_router
+
+    app.include_router(audit_router())
+
+    from spatial_api.metrics import health_report, install_metrics
+
+    install_metrics(app)
 
     @app.get("/health", tags=["service"])
-    def health(request: Request) -> dict[str, Any]:
-        """Service status: store backend, entity counts per kind, data build time."""
-        stats = get_store(request).stats().as_dict()
-        return {
-            "status": "ok",
-            "store": {"backend": stats["backend"], "location": stats["location"]},
-            "counts": stats["counts"],
-            "rows": stats["rows"],
-            "build_time": stats["meta"].get("build_time"),
-            "seed": stats["meta"].get("seed"),
-            "scale": stats["meta"].get("scale"),
-            "mqtt": request.app.state.perception_rt.health(),
-        }
+    def health(request: Request) -> Any:
+        """Service status: store state, background tasks, entity counts, data build time."""
+        return health_report(request)
 
     mount_viewer(app)  # last: the static app at / must not shadow the routes above
     app.openapi = lambda: host_openapi(app)  # type: ignore[method-assign]

@@ -122,6 +122,10 @@ def ingest(file: Path, kind: str, replace: bool, data_dir: Path | None) -> None:
         task = bar.add_task(f"ingest {kind}", total=max(len(frame), 1))
         report = store.ingest(kind, frame, replace=replace,
                               progress=lambda done, total: bar.update(task, completed=done))
+        from spatial_api.cli_audit import audit_cli_operation
+
+        audit_cli_operation("ingest", layer=kind, rows=report.rows, store=store,
+                            params={"file": file.name, "replace": replace})
     click.echo(json.dumps({"kind": report.kind, "rows": report.rows,
                            "seconds": round(report.seconds, 3)}))
 
@@ -156,6 +160,10 @@ def stats(as_json: bool, data_dir: Path | None) -> None:
     """Entity counts per kind and data provenance."""
     with _store(data_dir) as store:
         s = store.stats().as_dict()
+        if as_json:  # comparable across stores and backends (issue 16)
+            from gis.store import content_hash
+
+            s["content_hash"] = content_hash(store)
     if as_json:
         click.echo(json.dumps(s, ensure_ascii=False, indent=1))
         return
@@ -333,6 +341,12 @@ cli.add_command(_network)
 from spatial_api.cli_sensors import sensors as _sensors  # noqa: E402
 
 cli.add_command(_sensors)
+from spatial_api.cli_keys import keys as _keys  # noqa: E402
+
+cli.add_command(_keys)
+from spatial_api.cli_audit import audit as _audit  # noqa: E402
+
+cli.add_command(_audit)
 
 
 def main() -> None:

@@ -63,10 +63,13 @@ def block_portrait_cmd(cell: str | None, lon: float | None, lat: float | None, r
 def renewal_impact_cmd(area_file: Path, as_of: str | None, public: bool, k: int,
                        data_dir: Path | None) -> None:
     """Impact of an urban-renewal area at a date."""
-    from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+    from gis.analysis.renewal import RenewalImpactInput, public_impact, renewal_impact
     from spatial_api.cli import _load_area, _store
 
     area = _load_area(area_file)
     with _store(data_dir) as store:
-        result = renewal_impact(store, RenewalImpactInput(area, as_of))
-    _emit((result.suppressed_copy(k) if public else result).as_dict())
+        inp = RenewalImpactInput(area, as_of)
+        result = renewal_impact(store, inp)
+        if public:
+            result = public_impact(store, inp, result, k)
+    _emit(result.as_dict())

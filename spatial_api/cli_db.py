@@ -117,3 +117,70 @@ def copy_cmd(src: str, dst: str, replace: bool, verify: bool) -> None:
     finally:
         source.close()
         dest.close()
+
+
+def _configured(store_url: str | None, data_dir: Path | None, *, create: bool) -> Any:
+    """The store named by ``--store``, else the configured one (ONEMAP_DB_URL / data dir)."""
+    if store_url:
+        return open_target(store_url, create=create)
+    from gis.settings import CoreSettings, DbSettings
+    from gis.store import open_store
+
+    core = CoreSettings(data_dir=data_dir) if data_dir else CoreSettings()
+    if create and not DbSettings().url and not core.store_path.exists():
+        return open_target(f"gpkg:{core.store_path}", create=True)
+    return open_store(core)
+
+
+STORE_OPT = click.option("--store", "store_url", default=None,
+                         help="gpkg:PATH or postgresql://… (default: the configured store).")
+DATA_DIR_OPT = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                            default=None, help="Data directory (default: $ONEMAP_DATA_DIR).")
+
+
+@db.command("backup")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@STORE_OPT
+@DATA_DIR_OPT
+def backup_cmd(out: Path, store_url: str | None, data_dir: Path | None) -> None:
+    """Back the store up to OUT (safe while the server runs), verified by content hash.
+
+    Writes OUT.json with the content hash. Nightly, e.g. from cron:
+    ``onemap db backup /backups/onemap-$(date +%F).gpkg``.
+    """
+    import json
+
+    from gis.security.backup import backup
+    from spatial_api.cli_audit import audit_cli_operation
+
+    store = _configured(store_url, data_dir, create=False)
+    try:
+        report = backup(store, out)
+        audit_cli_operation("backup", layer="*", rows=report.rows, store=store,
+                            params={"file": out.name, "content_hash": report.content_hash})
+    finally:
+        store.close()
+    click.echo(json.dumps(report.as_dict()))
+
+
+@db.command("restore")
+@click.argument("src", metavar="IN", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Replace the data already in the store.")
+@STORE_OPT
+@DATA_DIR_OPT
+def restore_cmd(src: Path, replace: bool, store_url: str | None, data_dir: Path | None) -> None:
+    """Restore a backup made by `onemap db backup`; refuses a non-empty store unless --replace."""
+    import json
+
+    from gis.security.backup import restore
+    from spatial_api.cli_audit import audit_cli_operation
+
+    store = _configured(store_url, data_dir, create=True)
+    try:
+        report = restore(store, src, replace=replace)
+        audit_cli_operation("restore", layer="*", rows=report.rows, store=store,
+                            params={"file": src.name, "replace": replace,
+                                    "content_hash": report.content_hash})
+    finally:
+        store.close()
+    click.echo(json.dumps(report.as_dict()))

@@ -36,15 +36,16 @@ def report() -> None:
 def renewal(area_path: Path, out_path: Path, as_of: str | None, public: bool,
             data_dir: Path | None) -> None:
     """Write the renewal-impact report of AREA to OUT (one self-contained HTML file)."""
-    from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+    from gis.analysis.renewal import RenewalImpactInput, public_impact, renewal_impact
     from spatial_api.cli import _load_area, _store
     from viewer.report import render_renewal_report
 
     area = _load_area(area_path)
     with _store(data_dir) as store:
-        result = renewal_impact(store, RenewalImpactInput(area, as_of))
+        inp = RenewalImpactInput(area, as_of)
+        result = renewal_impact(store, inp)
         if public:
-            result = result.suppressed_copy(5)
+            result = public_impact(store, inp, result, 5)
         html = render_renewal_report(store, area, result.as_dict())
     tmp = out_path.with_suffix(out_path.suffix + ".tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from gis.analysis.enterprise_policies import policy_table
 from gis.analysis.enterprise_service import enterprise_portrait
 from gis.errors import InvalidQuery
-from layers.access import ADMIN, Principal, UnknownApiKey
+from layers.access import ADMIN, Principal, UnknownApiKey, request_api_key
 from spatial_api.errors import error_body
 
 #: Roles that may read enterprise portraits and the service lists.
@@ -24,7 +24,9 @@ ENTERPRISE_ROLES = frozenset({ADMIN, "enterprise"})
 
 
 def _principal(request: Request) -> Principal:
-    key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    key = request_api_key(request.headers.get("x-api-key"),
+                          request.headers.get("authorization"),
+                          request.query_params.get("api_key"))
     principal: Principal = request.app.state.ogc.roles.principal(key)
     return principal
 

@@ -30,7 +30,9 @@ from gis.perception.errors import (
     UnknownAlert,
     UnknownSensor,
 )
+from gis.security.backup import BackupError
 from layers.access import UnknownApiKey
+from layers.auth import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (DeviceAuthError, 401, "Unauthorized"),
     (UnknownApiKey, 401, "Unauthorized"),
     (RulesConfigError, 500, "ServerError"),
+    (RateLimited, 429, "TooManyRequests"),
+    (BackupError, 409, "Conflict"),
 ]
 
 
@@ -79,7 +83,9 @@ def install_handlers(app: FastAPI) -> None:
             message = "the service could not answer; try again later"
         else:
             message = exc.message
-        return JSONResponse(error_body(code, message), status_code=status)
+        headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited)
+                   else None)
+        return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -242,7 +242,7 @@ def viewer_router() -> APIRouter:
         """The renewal-impact report (standalone HTML) of the posted GeoJSON area."""
         from shapely.geometry import shape
 
-        from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+        from gis.analysis.renewal import RenewalImpactInput, public_impact, renewal_impact
         from viewer.report import render_renewal_report
 
         try:
@@ -266,9 +266,10 @@ def viewer_router() -> APIRouter:
         as_of = body.get("as_of")
         if as_of is not None and (not isinstance(as_of, str) or _as_of(as_of) is None):
             raise InvalidQuery("as_of must be a date YYYY-MM-DD")
-        result = renewal_impact(store, RenewalImpactInput(geom, as_of))
-        if not PERSONS_ACCESS.allows(principal):
-            result = result.suppressed_copy(principal.k)
+        inp = RenewalImpactInput(geom, as_of)
+        result = renewal_impact(store, inp)
+        if not PERSONS_ACCESS.allows(principal):  # whole-block person figures
+            result = public_impact(store, inp, result, principal.k)
         html = render_renewal_report(store, geom, result.as_dict())
         return HTMLResponse(html, headers={
             "Content-Disposition": 'attachment; filename="renewal-report.html"'})

@@ -46,7 +46,8 @@ def demo_keys() -> dict[str, str | None]:
     doc = yaml.safe_load(ROLES_FILE.read_text(encoding="utf-8"))
     out: dict[str, str | None] = {"public": None}
     for entry in doc["keys"]:
-        out.setdefault(str(entry["role"]), str(entry["key"]))
+        # keys are stored hashed; the demo keys are the README's demo-<role>-key
+        out.setdefault(str(entry["role"]), f"demo-{entry['role']}-key")
     return out
 
 

@@ -52,7 +52,8 @@ def test_renewal_impact_process(client: TestClient, demo_dir: Path) -> None:
     assert pop_geo["floor_area_m2"] == direct["floor_area_m2"]
     status, pub = run(client, "renewal-impact", inputs)
     assert status == 200 and pub["suppressed"] is True
-    assert pub["persons"] == direct["persons"]  # large counts stay
+    # public person figures are over whole H3 blocks (tests/test_privacy.py)
+    assert pub["persons"] == 0 or pub["persons"] >= 5
     assert all(v is None or v == 0 or v >= 5 for v in pub["persons_by_age_band"].values())
     for bad in ({"area": {"type": "Point", "coordinates": [114.1, 22.5]}}, {"area": "x"}, {},
                 {"area": shapely.geometry.mapping(AREA), "as_of": "soon"}):

@@ -133,3 +133,94 @@ def renewal_impact(store: Store, inp: RenewalImpactInput) -> RenewalImpact:
         facilities=len(f), facilities_by_type=value_counts(f["facility_type"]),
         events_last_12_months=len(ev), events_by_category=value_counts(ev["category"]),
     )
+
+
+# ---------------------------------------------------------------------------
+# the public view: person figures over whole H3 blocks (issue 16, differencing)
+
+#: Resolution of the blocks public person figures are computed over (~0.1 km²).
+PUBLIC_BLOCK_RES = 9
+
+
+def touched_blocks(area: BaseGeometry, res: int = PUBLIC_BLOCK_RES) -> list[int]:
+    """The H3 cells at ``res`` that the area overlaps (by geometry only, never by data)."""
+    import h3
+
+    shape = h3.geo_to_h3shape(shapely.geometry.mapping(area))
+    return sorted(h3.str_to_int(c) for c in
+                  h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
+
+
+def whole_block_cover(area: BaseGeometry, res: int) -> tuple[list[int], BaseGeometry]:
+    """The cells at ``res`` that ``area`` overlaps and a polygon covering them whole.
+
+    The cover is a hair wider than the cells: a person on a block's edge is then
+    inside it, and belongs to exactly one block by its own cell.
+    """
+    import h3
+    from shapely.geometry import Polygon
+
+    cells = touched_blocks(area, res)
+    polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(c))])
+             for c in cells]
+    return cells, shapely.union_all(polys).buffer(1e-7)
+
+
+def public_impact(store: Store, inp: RenewalImpactInput, result: RenewalImpact,
+                  k: int) -> RenewalImpact:
+    """The impact as the public may see it: person figures that resist differencing.
+
+    k-anonymity per answer is not enough: two nested areas that differ by one
+    building give its residents by subtraction. For the public, persons,
+    households and age bands are therefore counted over the *whole* H3 res-9
+    blocks the area overlaps (chosen from the area's geometry alone), and each
+    block's figure below ``k`` is left out (each age band per block likewise).
+    Every answer is then a sum of per-block figures that are 0 or ≥ k, and any
+    two answers differ by whole blocks: nested areas inside the same blocks get
+    identical answers and a difference is at best a block figure (≥ k), which
+    the public block aggregates show anyway. Non-person figures stay exact.
+    docs/security.md, "The public never sees a person".
+    """
+
+    from gis.h3cells import lnglat_to_cells
+
+    cells, cover = whole_block_cover(inp.area, PUBLIC_BLOCK_RES)
+    p = store.query("person", within=cover, as_of=result.as_of,
+                    columns=["birth_date", "household_id"])
+    year = int(result.as_of[:4])
+    persons = households = 0
+    bands = dict.fromkeys(age_bands(p["birth_date"].iloc[:0], year), 0)
+    hidden: set[str] = set()  # figures with a block left out (0 would then be a lie)
+    if len(p):
+        xy = shapely.get_coordinates(np.asarray(p.geometry.values))
+        own = lnglat_to_cells(xy[:, 0], xy[:, 1], PUBLIC_BLOCK_RES)
+        p = p.assign(_cell=own)[np.isin(own, np.asarray(cells, dtype=np.int64))]
+        for _, grp in p.groupby("_cell"):
+            n = len(grp)
+            if n >= k:
+                persons += n
+            elif n:
+                hidden.add("persons")
+            hh = int(grp["household_id"].dropna().nunique())
+            if hh >= k:
+                households += hh
+            elif hh:
+                hidden.add("households")
+            for band, m in age_bands(grp["birth_date"], year).items():
+                if m >= k:
+                    bands[band] += m
+                elif m:
+                    hidden.add(band)
+
+    def shown(name: str, total: int) -> int | None:
+        # all of it left out: suppressed (None), as a per-answer rule would say
+        return None if total == 0 and name in hidden else total
+
+    return replace(result, persons=shown("persons", persons),
+                   households=shown("households", households),
+                   persons_by_age_band={b: shown(b, v) for b, v in bands.items()},
+                   suppressed=True,
+                   notes=[*result.notes,
+                          f"public: persons and households are counted over the {len(cells)} "
+                          f"whole H3 res-{PUBLIC_BLOCK_RES} blocks the area overlaps; "
+                          f"block figures below {k} are left out"])

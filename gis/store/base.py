@@ -167,3 +167,15 @@ class Store(Protocol):
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         """Write metadata keys."""
+
+    def audit_append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one record to the chained, append-only audit trail; returns it sealed."""
+
+    def audit_entries(self, *, key_id: str | None = None, role: str | None = None,
+                      layer: str | None = None, since: str | None = None,
+                      until: str | None = None, limit: int | None = None
+                      ) -> list[dict[str, Any]]:
+        """Audit records in sequence order, filtered."""
+
+    def audit_high_water(self) -> int:
+        """The highest sequence number ever given to an audit record."""

@@ -826,6 +826,68 @@ class GeoPackageStore(SharedQueries):
                              [(k, str(v)) for k, v in values.items()])
             conn.execute("COMMIT")
 
+    # -- audit trail (issue 16; gis/security/audit_chain.py) ---------------
+
+    def _ensure_audit(self, conn: sqlite3.Connection) -> None:
+        if getattr(self, "_audit_ready", False):
+            return
+        for stmt in _AUDIT_DDL:
+            conn.execute(stmt)
+        self._audit_ready = True
+
+    def audit_append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one audit record, chained to the previous one; returns it sealed.
+
+        ``BEGIN IMMEDIATE`` serialises appends across processes, so two workers
+        never chain to the same predecessor.
+        """
+        from gis.security.audit_chain import GENESIS, seal
+
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._ensure_audit(conn)
+                row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='onemap_audit'"
+                                   ).fetchone()
+                last = conn.execute("SELECT hash FROM onemap_audit ORDER BY seq DESC LIMIT 1"
+                                    ).fetchone()
+                rec = {**record, "seq": (int(row[0]) if row else 0) + 1,
+                       "prev_hash": last[0] if last else GENESIS}
+                rec["hash"] = seal(rec["prev_hash"], rec)
+                conn.execute(f"INSERT INTO onemap_audit ({', '.join(_AUDIT_COLS)}) "
+                             f"VALUES ({', '.join('?' * len(_AUDIT_COLS))})",
+                             [rec.get(c) for c in _AUDIT_COLS])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return rec
+
+    def audit_entries(self, *, key_id: str | None = None, role: str | None = None,
+                      layer: str | None = None, since: str | None = None,
+                      until: str | None = None, limit: int | None = None
+                      ) -> list[dict[str, Any]]:
+        """Audit records in sequence order, filtered (``since``/``until``: ISO times)."""
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='onemap_audit'").fetchone() is None:
+            return []
+        where, params = _audit_where(key_id, role, layer, since, until)
+        sql = f"SELECT {', '.join(_AUDIT_COLS)} FROM onemap_audit{where} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [dict(zip(_AUDIT_COLS, r, strict=True)) for r in conn.execute(sql, params)]
+
+    def audit_high_water(self) -> int:
+        """The highest sequence number ever given to an audit record."""
+        conn = self._conn()
+        try:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='onemap_audit'"
+                               ).fetchone()
+        except sqlite3.OperationalError:  # no AUTOINCREMENT table at all yet
+            return 0
+        return int(row[0]) if row else 0
+
     def stats(self) -> StoreStats:
         """Counts per kind (entities and rows) and provenance."""
         meta = self.get_meta()
@@ -958,6 +1020,42 @@ _GPKG_CORE_DDL = [
         definition TEXT NOT NULL, scope TEXT NOT NULL,
         CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))""",
 ]
+
+
+#: Columns of the audit table, in order.
+_AUDIT_COLS = ("seq", "ts", "role", "key_id", "holder", "layer", "operation", "rows", "params",
+               "prev_hash", "hash")
+#: The audit table: append-only by triggers; AUTOINCREMENT keeps the high-water
+#: mark in sqlite_sequence (deleted trailing records show).
+_AUDIT_DDL = (
+    "CREATE TABLE IF NOT EXISTS onemap_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "ts TEXT NOT NULL, role TEXT NOT NULL, key_id TEXT, holder TEXT, layer TEXT NOT NULL, "
+    "operation TEXT NOT NULL, rows INTEGER NOT NULL, params TEXT NOT NULL, "
+    "prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS onemap_audit_ts ON onemap_audit (ts)",
+    "CREATE TRIGGER IF NOT EXISTS onemap_audit_no_update BEFORE UPDATE ON onemap_audit "
+    "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS onemap_audit_no_delete BEFORE DELETE ON onemap_audit "
+    "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+)
+
+
+def _audit_where(key_id: str | None, role: str | None, layer: str | None,
+                 since: str | None, until: str | None) -> tuple[str, list[Any]]:
+    """WHERE clause (``?`` placeholders) of an audit query; shared with PostGIS."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for col, value in (("key_id", key_id), ("role", role), ("layer", layer)):
+        if value is not None:
+            clauses.append(f"{col} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("ts < ?")
+        params.append(until)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def open_gpkg(path: str | Path, *, create: bool = False) -> GeoPackageStore:

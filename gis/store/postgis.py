@@ -713,6 +713,46 @@ class PostGISStore(SharedQueries):
         with self._conn() as conn, conn.transaction():
             self._put_meta(conn, values)
 
+    # -- audit trail (issue 16; migration 0016_audit.sql) -----------------
+
+    def audit_append(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one audit record, chained to the previous one; returns it sealed.
+
+        The table lock serialises appends across processes and connections.
+        """
+        from gis.security.audit_chain import GENESIS, seal
+        from gis.store.gpkg import _AUDIT_COLS
+
+        with self._conn() as conn, conn.transaction():
+            conn.execute("LOCK TABLE onemap_audit IN EXCLUSIVE MODE")
+            seq = int(conn.execute("SELECT nextval('onemap_audit_seq')").fetchone()[0])  # type: ignore[index]
+            last = conn.execute("SELECT hash FROM onemap_audit ORDER BY seq DESC LIMIT 1"
+                                ).fetchone()
+            rec = {**record, "seq": seq, "prev_hash": last[0] if last else GENESIS}
+            rec["hash"] = seal(rec["prev_hash"], rec)
+            conn.execute(f"INSERT INTO onemap_audit ({', '.join(_AUDIT_COLS)}) "  # type: ignore[call-overload]
+                         f"VALUES ({', '.join(['%s'] * len(_AUDIT_COLS))})",
+                         [rec.get(c) for c in _AUDIT_COLS])
+        return rec
+
+    def audit_entries(self, *, key_id: str | None = None, role: str | None = None,
+                      layer: str | None = None, since: str | None = None,
+                      until: str | None = None, limit: int | None = None
+                      ) -> list[dict[str, Any]]:
+        """Audit records in sequence order, filtered (``since``/``until``: ISO times)."""
+        from gis.store.gpkg import _AUDIT_COLS, _audit_where
+
+        where, params = _audit_where(key_id, role, layer, since, until)
+        sql = f"SELECT {', '.join(_AUDIT_COLS)} FROM onemap_audit{where} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [dict(zip(_AUDIT_COLS, r, strict=True)) for r in self._fetch(_pg(sql), params)]
+
+    def audit_high_water(self) -> int:
+        """The highest sequence number ever given to an audit record."""
+        last, called = self._fetch("SELECT last_value, is_called FROM onemap_audit_seq")[0]
+        return int(last) if called else 0
+
     def stats(self) -> StoreStats:
         """Counts per kind (entities and rows) and provenance."""
         meta = self.get_meta()

@@ -16,6 +16,7 @@ from typing import Any
 from gis.store.base import Store
 from layers.access import Principal, RoleConfig
 from layers.audit import AuditLog
+from layers.auth import Authenticator
 from layers.catalog import Layer
 
 
@@ -24,7 +25,7 @@ class OgcRuntime:
     """What the OGC plugins of one app need, built once at start-up."""
 
     catalog: dict[str, Layer]
-    roles: RoleConfig
+    roles: Authenticator | RoleConfig
     audit: AuditLog
     base_url: str
     run_dir: Path

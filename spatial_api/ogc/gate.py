@@ -39,10 +39,10 @@ from layers.access import (
     WWW_AUTHENTICATE,
     Principal,
     UnknownApiKey,
-    load_roles,
     request_api_key,
 )
 from layers.audit import AuditLog
+from layers.auth import Authenticator, RateLimited
 from layers.catalog import Layer, default_catalog, visible_layers
 from spatial_api.ogc import guards
 from spatial_api.ogc.config import FILTER_CONFORMANCE, SUPPORTED_CRS, pygeoapi_config
@@ -418,6 +418,10 @@ class OgcGate:
             key = request_api_key(headers.get(b"x-api-key"), headers.get(b"authorization"),
                                   (qs.get("api_key") or [None])[0])
             principal = self.runtime.roles.principal(key)
+        except RateLimited as exc:
+            await _json(send, 429, {"code": "TooManyRequests", "description": exc.message},
+                        [(b"retry-after", str(exc.retry_after).encode())])
+            return
         except UnknownApiKey:
             await _json(send, 401, {"code": "InvalidApiKey", "description": "unknown API key"},
                         [(b"www-authenticate", WWW_AUTHENTICATE.encode())])
@@ -475,8 +479,8 @@ def make_runtime(base_url: str, data_dir: Path, settings: OgcSettings | None = N
     audit_path = Path(settings.audit_file) if settings.audit_file else data_dir / "audit.jsonl"
     return OgcRuntime(
         catalog=catalog or default_catalog(),
-        roles=load_roles(settings.roles_file),
-        audit=AuditLog(audit_path),
+        roles=Authenticator(settings.roles_file),
+        audit=AuditLog(audit_path, use_store=True),
         base_url=base_url.rstrip("/") + "/ogc",
         run_dir=run_dir,
         max_items=settings.max_items,

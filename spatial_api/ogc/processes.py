@@ -16,7 +16,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 from shapely.geometry import shape
 
 from gis.analysis.portrait import BlockPortraitInput, block_portrait
-from gis.analysis.renewal import RenewalImpactInput, renewal_impact
+from gis.analysis.renewal import RenewalImpactInput, public_impact, renewal_impact
 from gis.errors import CoreError, InvalidGeometry, InvalidQuery
 from layers.catalog import PERSONS_ACCESS
 from spatial_api.ogc.context import RequestContext, current
@@ -153,12 +153,13 @@ class RenewalImpactProcessor(BaseProcessor):  # type: ignore[misc]
                 raise InvalidGeometry("input 'area' is not a valid GeoJSON geometry") from None
             if not isinstance(geom, shapely.Geometry):
                 raise InvalidGeometry("input 'area' is not a geometry")
-            result = renewal_impact(ctx.runtime.require_store(),
-                                    RenewalImpactInput(geom, data.get("as_of")))
+            inp = RenewalImpactInput(geom, data.get("as_of"))
+            result = renewal_impact(ctx.runtime.require_store(), inp)
+            if _suppress(ctx):  # whole-block person figures (docs/security.md)
+                result = public_impact(ctx.runtime.require_store(), inp, result,
+                                       ctx.principal.k)
         except CoreError as exc:
             raise ProcessInputError(user_msg=exc.message) from None
-        if _suppress(ctx):
-            result = result.suppressed_copy(ctx.principal.k)
         return "application/json", result.as_dict()
 
     def __repr__(self) -> str:

@@ -1,0 +1,1 @@
+"""Security primitives of the core (no web framework): the audit hash chain."""

@@ -1,0 +1,109 @@
+"""Crash safety: a real server and a large ingest are SIGKILLed midway; after a
+restart the store's content hash is the one before the ingest, the file passes
+SQLite's integrity check, the audit chain is intact and the server answers."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from gis.store import content_hash
+from gis.store.gpkg import GeoPackageStore
+from layers.audit import verify_store
+from spatial_api.local_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = 300_000
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("ONEMAP_DB_URL", None)
+    return env
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "serve", "--no-packs",
+                             "--data-dir", str(data_dir), "--port", str(port)],
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("the server did not start")
+
+
+def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    import shutil
+
+    shutil.copy(demo_dir / "onemap.gpkg", data / "onemap.gpkg")
+    big = tmp_path / "events.csv"
+    rnd = random.Random(3)
+    with big.open("w", encoding="utf-8") as fh:
+        fh.write("id,source,category,status,occurred_at,lon,lat,address_text\n")
+        for i in range(ROWS):
+            fh.write(f"CR{i},hotline_12345,占道经营,closed,2023-05-01T10:00:00Z,"
+                     f"{114.10 + rnd.random() * 0.03:.6f},{22.54 + rnd.random() * 0.02:.6f},\n")
+    store = GeoPackageStore(data / "onemap.gpkg")
+    before = content_hash(store)
+    store.close()
+
+    port = free_port()
+    server = start_server(data, port)
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/ogc/collections/events?f=json", timeout=30).status_code in (200,
+                                                                                          404)
+    ingest = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "ingest", str(big),
+                               "--kind", "event", "--data-dir", str(data)], env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # midway: the ingest holds SQLite's write lock (its one transaction is open)
+    # and none of its rows is committed yet
+    probe = sqlite3.connect(data / "onemap.gpkg", timeout=0, isolation_level=None)
+    while True:
+        assert ingest.poll() is None, "the ingest ended before it was killed"
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError:  # "database is locked": the ingest is writing
+            break
+        time.sleep(0.02)
+    assert probe.execute("SELECT count(*) FROM events WHERE id = 'CR0'").fetchone()[0] == 0
+    probe.close()
+    os.kill(ingest.pid, signal.SIGKILL)
+    os.kill(server.pid, signal.SIGKILL)
+    assert ingest.wait(30) == -signal.SIGKILL and server.wait(30) == -signal.SIGKILL
+
+    server = start_server(data, port)
+    try:
+        r = httpx.get(f"{base}/ogc/collections/buildings/items?limit=2&f=json", timeout=30)
+        assert r.status_code == 200 and r.json()["features"]
+        conn = sqlite3.connect(data / "onemap.gpkg")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+        store = GeoPackageStore(data / "onemap.gpkg")
+        try:
+            assert content_hash(store) == before
+            assert store.count("event", where={"id": "CR0"}) == 0
+            assert verify_store(store).ok
+        finally:
+            store.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
