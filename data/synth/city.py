@@ -269,8 +269,31 @@ def generate_district(district: District, seed: int, scale: float) -> dict[str, 
         frames["sensor"] = sensors
         frames["reading"] = activity.build_readings(sensors, pseed, stock)
     if district.code != LUOHU:
-        frames = {k: _prefix_ids(f.copy(), district.code) for k, f in frames.items()}
+        frames = {k: _prefix_ids(_valid(f.copy()), district.code) for k, f in frames.items()}
     return frames
+
+
+def _valid(frame: pd.DataFrame) -> pd.DataFrame:
+    """Repair the few polygons a clipped, re-rounded outline leaves degenerate.
+
+    Outside Luohu the generator's water strips are clipped to an outline they were
+    not tuned for; a sliver can collapse to a ring of too few points. Such polygons
+    are made valid on the 1e-7° grid and reduced to their polygonal parts.
+    """
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.empty:
+        return frame
+    geoms = frame.geometry.to_numpy()
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any():
+        return frame
+    fixed = []
+    for geom in geoms[bad]:
+        g = shapely.set_precision(shapely.make_valid(geom), 1e-7)
+        polys = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon" and p.area > 0]
+        fixed.append(shapely.MultiPolygon(polys) if polys else g)
+    geoms = geoms.copy()
+    geoms[bad] = fixed
+    return frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
 
 
 # --------------------------------------------------------------------------- Dask build
@@ -298,11 +321,12 @@ def build_partition(root: str, code: str, seed: int, scale: float) -> tuple[str,
 
 def build_city(root: Path, districts: list[District], *, seed: int = 42, scale: float = 1.0,
                workers: int | None = None, scheduler: str | None = None,
-               progress: bool = False) -> CityReport:
+               progress: bool = False, client: Any = None) -> CityReport:
     """Build ``districts`` as GeoParquet partitions under ``root``, one Dask task each.
 
     Largest districts are submitted first so the slowest task starts early. With
-    ``progress`` a ``distributed.progress`` bar shows partitions done.
+    ``progress`` a ``distributed.progress`` bar shows partitions done. ``client``: an
+    open Dask client to use (else one is opened, see :func:`gis.batch.cluster.dask_client`).
     """
     import time
 
@@ -316,7 +340,9 @@ def build_city(root: Path, districts: list[District], *, seed: int = 42, scale: 
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     order = sorted(districts, key=lambda d: -population(d))
-    with dask_client(workers, scheduler) as client:
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(workers, scheduler))
         futures = [client.submit(build_partition, str(root), d.code, seed, scale,
                                  key=f"city-{d.code}-{seed}-{scale}", pure=False)
                    for d in order]
