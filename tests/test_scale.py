@@ -185,3 +185,23 @@ def test_dask_blocks_equal_the_store(city_root: Path, tmp_path: Path, kind: str,
     out = write_blocks(got, tmp_path / "blocks.parquet", res, by)
     back = read_partition(out)
     assert len(back) == len(got) and back.geometry.geom_type.eq("Polygon").all()
+
+
+def test_dask_community_counts_equal_the_store(city_root: Path, tmp_path: Path) -> None:
+    from gis.batch.blocks import admin_counts
+    from gis.batch.cluster import dask_client
+    from gis.store.gpkg import GeoPackageStore
+
+    store = GeoPackageStore(tmp_path / "luohu.gpkg", create=True)
+    try:
+        for k in ("district", "subdistrict", "community", "person"):
+            store.ingest(k, read_partition(partition_path(city_root, k, "440303")))
+        want = store.admin_counts("person", "community", as_of="2022-01-01")
+    finally:
+        store.close()
+    with dask_client(2) as client:
+        got = admin_counts(city_root, "person", "community", as_of="2022-01-01",
+                           districts=["440303"], client=client)
+    assert want["count"].sum() > 0
+    assert dict(zip(got["code"], got["count"], strict=True)) == dict(
+        zip(want["code"], want["count"], strict=True))

@@ -126,3 +126,38 @@ def write_blocks(table: pd.DataFrame, path: Path, res: int,
     gdf.to_parquet(tmp, index=False)
     tmp.replace(path)
     return path
+
+
+def _admin_partition(frame: pd.DataFrame, kind: str, col: str,
+                     as_of: str | None) -> pd.DataFrame:
+    frame = frame.loc[_valid_mask(frame, kind, parse_as_of(as_of))]
+    out = frame.groupby(col, sort=False, dropna=False).size().reset_index(name="count")
+    return out.rename(columns={col: "code"}).astype({"code": object, "count": np.int64})
+
+
+def admin_counts(root: Path, kind: str, level: str, *, as_of: str | None = None,
+                 districts: list[str] | None = None, client: object | None = None
+                 ) -> pd.DataFrame:
+    """Counts per ``subdistrict`` or ``community`` code over the partitions (columns
+    ``code``, ``count``, by code), as :meth:`gis.store.base.Store.admin_counts`."""
+    import dask.dataframe as dd
+
+    sch = SCHEMAS.get(kind)
+    if sch is None:
+        raise InvalidQuery(f"unknown kind {kind!r}")
+    if level not in ("subdistrict", "community"):
+        raise InvalidQuery("level must be 'subdistrict' or 'community'")
+    col = f"{level}_code"
+    if col not in sch.column_names:
+        raise InvalidQuery(f"kind {kind!r} has no admin codes")
+    parse_as_of(as_of)
+    paths = list_partitions(root, kind, districts)
+    if not paths:
+        raise InvalidQuery(f"no partitions of {kind!r} under {root}")
+    cols = [col, *(c for c in (sch.start_col, sch.end_col) if c)]
+    ddf = dd.read_parquet([str(p) for p in paths], columns=cols)
+    meta = {"code": object, "count": np.int64}
+    partial = ddf.map_partitions(_admin_partition, kind, col, as_of, meta=meta).compute()
+    out = partial.groupby("code", sort=True, dropna=False)["count"].sum().reset_index()
+    out["count"] = out["count"].astype(np.int64)
+    return out
