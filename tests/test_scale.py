@@ -43,9 +43,20 @@ def test_parse_area() -> None:
 
 
 @pytest.fixture(scope="module")
-def city_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dask2() -> Iterator[Any]:
+    """One LocalCluster of two single-threaded worker processes for the module."""
+    from gis.batch.cluster import dask_client
+
+    with dask_client(2) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        yield client
+
+
+@pytest.fixture(scope="module")
+def city_root(tmp_path_factory: pytest.TempPathFactory, dask2: Any) -> Path:
     root = tmp_path_factory.mktemp("city")
-    report = city.build_city(root, city.parse_area(AREA), seed=SEED, scale=SCALE, workers=2)
+    report = city.build_city(root, city.parse_area(AREA), seed=SEED, scale=SCALE,
+                             client=dask2)
     assert set(report.rows) == {"440303", "440308"}
     return root
 
@@ -104,11 +115,19 @@ def test_failed_partition_leaves_nothing(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def loaded_city(city_root: Path, pg_cluster: Any) -> Iterator[str]:
-    from gis.batch.load import load_city
+    import json
+
+    from click.testing import CliRunner
+
+    from spatial_api.cli import cli
 
     url = pg_cluster.new_database()
-    report = load_city(city_root, url, workers=2)
-    assert report.rows["person"] > 0
+    res = CliRunner().invoke(cli, ["db", "load", "--from", str(city_root), "--to", url,
+                                   "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert report["rows"]["person"] == sum(
+        len(read_partition(p)) for p in list_partitions(city_root, "person"))
     yield url
     pg_cluster.drop_database(url)
 
@@ -155,12 +174,11 @@ def test_postgis_load_serves_both_districts(city_root: Path, loaded_city: str,
     ("building", 7, "2021-06-30", "use"),
     ("event", 10, "2022-01-01/2022-06-30", None),
 ])
-def test_dask_blocks_equal_the_store(city_root: Path, tmp_path: Path, kind: str, res: int,
-                                     as_of: str | None, by: str | None) -> None:
+def test_dask_blocks_equal_the_store(city_root: Path, tmp_path: Path, dask2: Any, kind: str,
+                                     res: int, as_of: str | None, by: str | None) -> None:
     """The Dask aggregate over 罗湖's partitions equals the GeoPackage store's own
     ``block_aggregate`` after ingesting the same partitions."""
     from gis.batch.blocks import block_aggregate, write_blocks
-    from gis.batch.cluster import dask_client
     from gis.store.gpkg import GeoPackageStore
 
     store = GeoPackageStore(tmp_path / "luohu.gpkg", create=True)
@@ -170,9 +188,8 @@ def test_dask_blocks_equal_the_store(city_root: Path, tmp_path: Path, kind: str,
         want = store.block_aggregate(kind, res, as_of=as_of, by=by)
     finally:
         store.close()
-    with dask_client(2) as client:
-        got = block_aggregate(city_root, kind, res, as_of=as_of, by=by,
-                              districts=["440303"], client=client)
+    got = block_aggregate(city_root, kind, res, as_of=as_of, by=by, districts=["440303"],
+                          client=dask2)
     assert want["count"].sum() > 0
     assert list(got.columns) == list(want.columns)
     key = ["cell", *([by] if by else [])]
@@ -187,9 +204,9 @@ def test_dask_blocks_equal_the_store(city_root: Path, tmp_path: Path, kind: str,
     assert len(back) == len(got) and back.geometry.geom_type.eq("Polygon").all()
 
 
-def test_dask_community_counts_equal_the_store(city_root: Path, tmp_path: Path) -> None:
+def test_dask_community_counts_equal_the_store(city_root: Path, tmp_path: Path,
+                                               dask2: Any) -> None:
     from gis.batch.blocks import admin_counts
-    from gis.batch.cluster import dask_client
     from gis.store.gpkg import GeoPackageStore
 
     store = GeoPackageStore(tmp_path / "luohu.gpkg", create=True)
@@ -199,9 +216,36 @@ def test_dask_community_counts_equal_the_store(city_root: Path, tmp_path: Path) 
         want = store.admin_counts("person", "community", as_of="2022-01-01")
     finally:
         store.close()
-    with dask_client(2) as client:
-        got = admin_counts(city_root, "person", "community", as_of="2022-01-01",
-                           districts=["440303"], client=client)
+    got = admin_counts(city_root, "person", "community", as_of="2022-01-01",
+                       districts=["440303"], client=dask2)
     assert want["count"].sum() > 0
     assert dict(zip(got["code"], got["count"], strict=True)) == dict(
         zip(want["code"], want["count"], strict=True))
+
+
+def test_cli_batch_blocks_and_bad_area(city_root: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from spatial_api.cli import cli
+
+    out = tmp_path / "b.parquet"
+    res = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
+                                   "luohu,yantian", "--res", "8", "--kind", "person",
+                                   "--as-of", "2022-01-01", "--by", "age_band",
+                                   "--workers", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{"):])
+    blocks = read_partition(out)
+    assert summary["count"] == int(blocks["count"].sum()) > 0
+    assert set(blocks["age_band"]) <= {0, 10, 20, 30, 40, 50, 60, 70, 80}
+    bad = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
+                                   "atlantis"])
+    assert bad.exit_code == 2 and "unknown area" in bad.output
+    bad = CliRunner().invoke(cli, ["demo", "build", "--area", "luohu,atlantis",
+                                   "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "unknown area" in bad.output
+    bad = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
+                                   "luohu", "--kind", "reading", "--workers", "1"])
+    assert bad.exit_code == 1 and "no geometry" in bad.output

@@ -143,7 +143,13 @@ def _district_real(district: District, seed: int) -> Any:
 
 @contextlib.contextmanager
 def district_inputs(district: District, seed: int) -> Iterator[None]:
-    """Swap the generator's Luohu inputs for ``district``'s while the block runs."""
+    """Swap the generator's Luohu inputs for ``district``'s while the block runs.
+
+    Why a swap and not parameters: the generator reads these as module constants,
+    and its modules are edited by others (roads, event texts); wrapping keeps
+    罗湖's output byte-identical and the edit surface nil. The lock makes the swap
+    safe within a process; Dask workers run one task per process (``--nthreads 1``).
+    """
     from data.synth import geography as g
     from data.synth import names as nm
     from data.synth import people, terrain

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -81,6 +82,13 @@ def partition_counts(frame: pd.DataFrame, kind: str, res: int, as_of: str | None
     return out.groupby(["cell", "grp"], sort=False, dropna=False)["count"].sum().reset_index()
 
 
+def _compute(collection: Any, client: Any) -> pd.DataFrame:
+    """Compute on ``client`` when given, else on Dask's current default scheduler."""
+    if client is not None:
+        return client.compute(collection).result()
+    return collection.compute()
+
+
 def block_aggregate(root: Path, kind: str, res: int, *, as_of: str | None = None,
                     by: str | None = None, districts: list[str] | None = None,
                     client: object | None = None) -> pd.DataFrame:
@@ -104,7 +112,7 @@ def block_aggregate(root: Path, kind: str, res: int, *, as_of: str | None = None
         raise InvalidQuery(f"no partitions of {kind!r} under {root}")
     ddf = dask_geopandas.read_parquet([str(p) for p in paths])
     parts = ddf.map_partitions(partition_counts, kind, res, as_of, by, meta=_META)
-    partial = parts.compute()
+    partial = _compute(parts, client)
     out = (partial.groupby(["cell", "grp"], sort=True)["count"].sum().reset_index())
     out["count"] = out["count"].astype(np.int64)
     if by is None:
@@ -157,7 +165,8 @@ def admin_counts(root: Path, kind: str, level: str, *, as_of: str | None = None,
     cols = [col, *(c for c in (sch.start_col, sch.end_col) if c)]
     ddf = dd.read_parquet([str(p) for p in paths], columns=cols)
     meta = {"code": object, "count": np.int64}
-    partial = ddf.map_partitions(_admin_partition, kind, col, as_of, meta=meta).compute()
+    partial = _compute(ddf.map_partitions(_admin_partition, kind, col, as_of, meta=meta),
+                       client)
     out = partial.groupby("code", sort=True, dropna=False)["count"].sum().reset_index()
     out["count"] = out["count"].astype(np.int64)
     return out
