@@ -13,7 +13,8 @@ PORT   ?= 8000
 APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei python3-qgis qgis-providers \
                 mosquitto
 
-.PHONY: run test install install-test system-deps demo lint typecheck pytest bench clean help packs fuzz
+.PHONY: run test install install-test system-deps demo lint typecheck pytest bench bench-scale \
+        clean help packs fuzz
 
 help:
 	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
@@ -104,6 +105,13 @@ $(STOCK_VENV)/.installed:
 	touch $@
 
 # The bench builds its own full-scale copy (the build time is its first figure).
+# City scale (docs/scale.md): build, PostGIS load and Dask aggregates for growing areas;
+# writes bench/results/scale.md and scale.png. Not part of `make test`.
+SCALE_BENCH ?= 0.05
+bench-scale: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.bench_scale --scale $(SCALE_BENCH) --seed $(SEED)
+
 bench: install $(STOCK_VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	ONEMAP_BENCH_STOCK_PYTHON=$(STOCK_VENV)/bin/python $(BIN)/python -m bench --scale $(SCALE) --seed $(SEED)

@@ -78,14 +78,32 @@ def demo() -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--force/--no-force", default=True, show_default=True,
               help="Rebuild even if a store exists.")
+@click.option("--area", default="luohu", show_default=True,
+              help="luohu (one GeoPackage store), or shenzhen / luohu,futian,… (Dask-built "
+                   "GeoParquet partitions under DATA_DIR/city, see docs/scale.md).")
+@click.option("--workers", type=click.IntRange(1, 512), default=None,
+              help="Local Dask workers for --area (default: CPU count).")
 @data_dir_option
-def demo_build(scale: float, seed: int, force: bool, data_dir: Path | None) -> None:
+def demo_build(scale: float, seed: int, force: bool, data_dir: Path | None,
+               area: str = "luohu", workers: int | None = None) -> None:
     """Generate the synthetic Luohu demo into a new GeoPackage store."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from data.synth.build import STAGES, build_demo
 
     settings = _settings(data_dir)
+    if area.strip().lower() != "luohu":
+        from data.synth.city import CityError, build_city, parse_area
+
+        try:
+            districts = parse_area(area)
+        except CityError as exc:
+            raise click.BadParameter(str(exc), param_hint="--area") from exc
+        city = build_city(settings.data_dir / "city", districts, seed=seed, scale=scale,
+                          workers=workers, progress=sys.stderr.isatty())
+        click.echo(json.dumps({"root": str(city.root), "seconds": city.seconds,
+                               "rows": city.rows}, indent=1))
+        return
     if settings.store_path.exists() and not force:
         click.echo(f"store exists: {settings.store_path}")
         return
@@ -347,6 +365,9 @@ cli.add_command(_keys)
 from spatial_api.cli_audit import audit as _audit  # noqa: E402
 
 cli.add_command(_audit)
+from spatial_api.cli_batch import batch as _batch  # noqa: E402
+
+cli.add_command(_batch)
 
 
 def main() -> None:

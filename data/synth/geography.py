@@ -1614,7 +1614,7 @@ def _build_facilities(real: _Real, part: _Partition, admin: _AdminIndex, bld: _B
         add(hname, "hospital", beds, xy, bi, f"{int(rng.integers(1985, 2005))}-01-01")
     # Community health centres and schools, each in a community of its own.
     n_com = len(real.coms)
-    for j in np.sort(rng.choice(n_com, size=40, replace=False)):
+    for j in np.sort(rng.choice(n_com, size=min(40, n_com), replace=False)):
         row = real.coms.iloc[int(j)]
         tgt = unit_point(part.com_geom[int(j)])
         bi = in_building(tgt, not_ind & (b_com == int(j)) & (b_use != "office"))
@@ -1625,7 +1625,7 @@ def _build_facilities(real: _Real, part: _Partition, admin: _AdminIndex, bld: _B
         add(f"{row['community_short_name']}健康服务中心", "health_centre",
             int(rng.integers(10, 60)), xy, bi, f"{int(rng.integers(2000, 2019))}-01-01")
     for level, count, students in (("小学", 55, (900, 2600)), ("中学", 25, (1200, 3200))):
-        for j in np.sort(rng.choice(n_com, size=count, replace=False)):
+        for j in np.sort(rng.choice(n_com, size=min(count, n_com), replace=False)):
             row = real.coms.iloc[int(j)]
             tgt = unit_point(part.com_geom[int(j)])
             xy = on_plot(tgt, bld.free_community == int(j))

@@ -1,0 +1,251 @@
+"""City scale: Dask-built partitions, their PostGIS load, Dask block aggregates.
+
+Two small districts (罗湖 and 盐田) at scale 0.001 on a LocalCluster of two
+workers, built once for the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import shapely
+
+from data.synth import city
+from gis.batch.partitions import list_partitions, partition_path, read_partition, write_partition
+
+#: ``content_hash`` of ``build_demo(scale=0.01, seed=7)`` on the base of this branch
+#: (computed before any city code existed): the Luohu demo must never move.
+LUOHU_HASH_0_01_SEED_7 = "1c5c670eb67eaf48a5548ab07d0e132454ad9ec38fc84863a93cefda8b81dcb7"
+
+SCALE = 0.001
+SEED = 7
+AREA = "luohu,yantian"
+
+
+def test_luohu_demo_content_is_unchanged(demo_store: Any) -> None:
+    from gis.store import content_hash
+
+    assert content_hash(demo_store) == LUOHU_HASH_0_01_SEED_7
+
+
+def test_parse_area() -> None:
+    assert [d.code for d in city.parse_area("shenzhen")] == [d.code for d in city.DISTRICTS]
+    assert [d.key for d in city.parse_area("Futian, 440303,盐田区")] == [
+        "futian", "luohu", "yantian"]
+    with pytest.raises(city.CityError):
+        city.parse_area("luohu,atlantis")
+    assert city.partition_seed(SEED, city.DISTRICTS[0]) == SEED
+    assert city.partition_seed(SEED, city.DISTRICTS[5]) != SEED
+
+
+@pytest.fixture(scope="module")
+def dask2() -> Iterator[Any]:
+    """One LocalCluster of two single-threaded worker processes for the module."""
+    from gis.batch.cluster import dask_client
+
+    with dask_client(2) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        yield client
+
+
+@pytest.fixture(scope="module")
+def city_root(tmp_path_factory: pytest.TempPathFactory, dask2: Any) -> Path:
+    root = tmp_path_factory.mktemp("city")
+    report = city.build_city(root, city.parse_area(AREA), seed=SEED, scale=SCALE,
+                             client=dask2)
+    assert set(report.rows) == {"440303", "440308"}
+    return root
+
+
+def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b)
+    for col in a.columns:
+        if col == "geometry":
+            assert list(shapely.to_wkb(a[col].to_numpy())) == list(
+                shapely.to_wkb(b[col].to_numpy()))
+        else:
+            pd.testing.assert_series_equal(a[col].reset_index(drop=True),
+                                           b[col].reset_index(drop=True), check_dtype=False)
+
+
+def test_partitions_written_and_deterministic(city_root: Path, tmp_path: Path) -> None:
+    """Each district has every kind; rebuilding one partition alone (in this process,
+    not on the cluster) gives the same rows; census totals follow the districts."""
+    for kind in city.KINDS:
+        assert [p.parent.name for p in list_partitions(city_root, kind)] == [
+            "district=440303", "district=440308"], kind
+    assert not any((city_root / ".tmp").iterdir())
+    yantian = city.parse_area("yantian")[0]
+    frames = city.generate_district(yantian, SEED, SCALE)
+    write_partition(tmp_path, yantian.code, frames)
+    for kind in ("person", "building", "road", "water", "event", "reading"):
+        _frames_equal(read_partition(partition_path(city_root, kind, yantian.code)),
+                      read_partition(partition_path(tmp_path, kind, yantian.code)))
+    persons = read_partition(partition_path(city_root, "person", yantian.code))
+    day = "2020-11-01"  # census day: exactly the district's census total x scale
+    on_day = (persons["valid_from"] <= day) & (persons["valid_to"].isna()
+                                              | (persons["valid_to"] > day))
+    assert int(on_day.sum()) == round(city.population(yantian) * SCALE) == 214
+    # Ids are unique city-wide: 盐田 ids carry its code, 罗湖 keeps its own.
+    assert persons["id"].str.startswith("440308P").all()
+    luohu = read_partition(partition_path(city_root, "person", "440303"))
+    assert luohu["id"].str.match(r"^P\d+$").all()
+    comm = read_partition(partition_path(city_root, "community", yantian.code))
+    assert comm["code"].str.startswith("440308").all()
+    assert shapely.is_valid(read_partition(
+        partition_path(city_root, "water", yantian.code)).geometry.to_numpy()).all()
+
+
+def test_failed_partition_leaves_nothing(tmp_path: Path) -> None:
+    """A frame that cannot be written (a column of mixed types) fails the task: no
+    partition file of that district appears and no temporary folder is left."""
+    good = pd.DataFrame({"sensor_id": ["N1"], "ts": [1], "value": [0.5], "alert": [0]})
+    bad = pd.DataFrame({"x": [1, "two", 3.0]})
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error type
+        write_partition(tmp_path, "440308", {"reading": good, "sensor": bad})
+    assert not partition_path(tmp_path, "reading", "440308").exists()
+    assert not partition_path(tmp_path, "sensor", "440308").exists()
+    assert not any((tmp_path / ".tmp").iterdir())
+
+
+@pytest.fixture(scope="module")
+def loaded_city(city_root: Path, pg_cluster: Any) -> Iterator[str]:
+    import json
+
+    from click.testing import CliRunner
+
+    from spatial_api.cli import cli
+
+    url = pg_cluster.new_database()
+    res = CliRunner().invoke(cli, ["db", "load", "--from", str(city_root), "--to", url,
+                                   "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert report["rows"]["person"] == sum(
+        len(read_partition(p)) for p in list_partitions(city_root, "person"))
+    yield url
+    pg_cluster.drop_database(url)
+
+
+def test_postgis_load_serves_both_districts(city_root: Path, loaded_city: str,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    """After ``db load`` the OGC API on PostGIS counts every partition row of each
+    district, and the indexes dropped for the load are back."""
+    from fastapi.testclient import TestClient
+
+    from gis.store.postgis import PostGISStore
+    from spatial_api.app import create_app
+    from spatial_api.settings import Settings
+
+    expected = {kind: {p.parent.name[9:]: len(read_partition(p))
+                       for p in list_partitions(city_root, kind)}
+                for kind in ("building", "community", "enterprise")}
+    monkeypatch.setenv("ONEMAP_DB_URL", loaded_city)
+    app = create_app(Settings(data_dir=tmp_path))
+    with TestClient(app) as client:
+        assert isinstance(app.state.store, PostGISStore)
+        for kind, coll in (("building", "buildings"), ("community", "communities"),
+                           ("enterprise", "enterprises")):
+            r = client.get(f"/ogc/collections/{coll}/items?limit=1")
+            assert r.status_code == 200, r.text
+            assert r.json()["numberMatched"] == sum(expected[kind].values()), kind
+        for code, n in expected["building"].items():
+            r = client.get("/ogc/collections/buildings/items",
+                           params={"limit": 1, "filter": f"community_code LIKE '{code}%'"})
+            assert r.status_code == 200, r.text
+            assert r.json()["numberMatched"] == n, code
+    store = PostGISStore(loaded_city)
+    try:
+        idx = store._fetch("SELECT count(*) FROM pg_indexes WHERE tablename = 'persons'")
+        assert idx[0][0] > 1
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("kind", "res", "as_of", "by"), [
+    ("person", 8, "2022-01-01", "age_band"),
+    ("person", 9, None, None),
+    ("building", 7, "2021-06-30", "use"),
+    ("event", 10, "2022-01-01/2022-06-30", None),
+])
+def test_dask_blocks_equal_the_store(city_root: Path, tmp_path: Path, dask2: Any, kind: str,
+                                     res: int, as_of: str | None, by: str | None) -> None:
+    """The Dask aggregate over 罗湖's partitions equals the GeoPackage store's own
+    ``block_aggregate`` after ingesting the same partitions."""
+    from gis.batch.blocks import block_aggregate, write_blocks
+    from gis.store.gpkg import GeoPackageStore
+
+    store = GeoPackageStore(tmp_path / "luohu.gpkg", create=True)
+    try:
+        for k in ("district", "subdistrict", "community", kind):
+            store.ingest(k, read_partition(partition_path(city_root, k, "440303")))
+        want = store.block_aggregate(kind, res, as_of=as_of, by=by)
+    finally:
+        store.close()
+    got = block_aggregate(city_root, kind, res, as_of=as_of, by=by, districts=["440303"],
+                          client=dask2)
+    assert want["count"].sum() > 0
+    assert list(got.columns) == list(want.columns)
+    key = ["cell", *([by] if by else [])]
+    got = got.sort_values(key).reset_index(drop=True)
+    want = want.sort_values(key).reset_index(drop=True)
+    assert got["cell"].tolist() == want["cell"].tolist()
+    assert got["count"].tolist() == want["count"].tolist()
+    if by:
+        assert [str(v) for v in got[by]] == [str(v) for v in want[by]]
+    out = write_blocks(got, tmp_path / "blocks.parquet", res, by)
+    back = read_partition(out)
+    assert len(back) == len(got) and back.geometry.geom_type.eq("Polygon").all()
+
+
+def test_dask_community_counts_equal_the_store(city_root: Path, tmp_path: Path,
+                                               dask2: Any) -> None:
+    from gis.batch.blocks import admin_counts
+    from gis.store.gpkg import GeoPackageStore
+
+    store = GeoPackageStore(tmp_path / "luohu.gpkg", create=True)
+    try:
+        for k in ("district", "subdistrict", "community", "person"):
+            store.ingest(k, read_partition(partition_path(city_root, k, "440303")))
+        want = store.admin_counts("person", "community", as_of="2022-01-01")
+    finally:
+        store.close()
+    got = admin_counts(city_root, "person", "community", as_of="2022-01-01",
+                       districts=["440303"], client=dask2)
+    assert want["count"].sum() > 0
+    assert dict(zip(got["code"], got["count"], strict=True)) == dict(
+        zip(want["code"], want["count"], strict=True))
+
+
+def test_cli_batch_blocks_and_bad_area(city_root: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from spatial_api.cli import cli
+
+    out = tmp_path / "b.parquet"
+    res = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
+                                   "luohu,yantian", "--res", "8", "--kind", "person",
+                                   "--as-of", "2022-01-01", "--by", "age_band",
+                                   "--workers", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{"):])
+    blocks = read_partition(out)
+    assert summary["count"] == int(blocks["count"].sum()) > 0
+    assert set(blocks["age_band"]) <= {0, 10, 20, 30, 40, 50, 60, 70, 80}
+    bad = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
+                                   "atlantis"])
+    assert bad.exit_code == 2 and "unknown area" in bad.output
+    bad = CliRunner().invoke(cli, ["demo", "build", "--area", "luohu,atlantis",
+                                   "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "unknown area" in bad.output
+    bad = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
+                                   "luohu", "--kind", "reading", "--workers", "1"])
+    assert bad.exit_code == 1 and "no geometry" in bad.output
