@@ -313,9 +313,13 @@ class EntityLayer(Layer):
                 for n in self.column_list if n not in hidden}
 
     def _default_as_of(self, q: FeatureQuery) -> str | None:
-        # Versioned kinds have one row per version: without a datetime a client
-        # gets the current version of each entity (unique ids).
-        if q.as_of is None and self.schema.versioned:
+        # Without a datetime a layer shows the district as it is today: the current
+        # version of versioned kinds (unique ids), and no demolished building or
+        # departed resident, as the addresses layer, the tiles and the blocks do.
+        # ``datetime=../..`` asks for the whole history (docs/ogc.md).
+        sch = self.schema
+        if q.as_of is None and (sch.versioned or (sch.end_col is not None
+                                                  and not sch.instantaneous)):
             return _now()
         return q.as_of
 
