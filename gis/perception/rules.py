@@ -37,6 +37,9 @@ class RuleSpec(BaseModel):
     rate_of_rise: float | None = Field(None, gt=0)
     interval_s: int | None = Field(None, gt=0)
     offline_after: int | None = Field(None, ge=1)
+    #: False: readings of this type never raise a threshold alert (parking occupancy:
+    #: a full lot is information, not a warning); offline detection still applies.
+    alerts: bool | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RuleSpec:
@@ -74,10 +77,13 @@ class Rule:
     rate_of_rise: float | None
     interval_s: int
     offline_after: int
+    alerts: bool = True
 
     def level(self, value: float, prev: tuple[int, float] | None = None,
               ts: int | None = None) -> int:
         """Alert level of ``value`` (0 normal), given the previous reading (ts, value)."""
+        if not self.alerts:
+            return 0
         lv = sum(1 for m in self.levels if value >= m * self.threshold)
         if lv and self.rate_of_rise and prev is not None and ts is not None and ts > prev[0]:
             rise = (value - prev[1]) / ((ts - prev[0]) / 3600.0)
@@ -109,7 +115,8 @@ class Rules:
         if clear > thr:
             raise RulesConfigError(f"sensor {sensor_id}: clear level above the threshold")
         return Rule(thr, clear, tuple(merged["levels"]), merged["rate_of_rise"],
-                    int(merged["interval_s"]), int(merged["offline_after"]))
+                    int(merged["interval_s"]), int(merged["offline_after"]),
+                    merged["alerts"] is not False)
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
