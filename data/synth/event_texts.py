@@ -240,10 +240,10 @@ def compose(categories: tuple[str, ...], cat_idx: np.ndarray, source: np.ndarray
     text = np.where(source == 0, hotline, np.where(source == 1, patrol, alarm))
 
     # ~6 % carry one input-method slip: the first listed word the text contains.
-    for i in np.flatnonzero(rng.random(n) < 0.06):
-        t = text[i]
+    for j in np.flatnonzero(rng.random(n) < 0.06):
+        t = text[j]
         for old, new in SLIPS:
             if old in t:
-                text[i] = t.replace(old, new, 1)
+                text[j] = t.replace(old, new, 1)
                 break
     return text.astype("U")
