@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from address import AddressService
+from gis.cases import service as cases_service
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
+from spatial_api.dispatch_routes import dispatch_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
 from spatial_api.settings import Settings
@@ -35,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
         app.state.address = AddressService.from_store(app.state.store)
+        app.state.cases, app.state.triage = cases_service.start(
+            app.state.store, settings.data_dir, cases_service.address_locator(app.state.address))
         ogc.start(ogc_runtime, app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
                                       settings.data_dir, build_packs=settings.packs_on_start)
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ogc.mount_ogc(app, ogc_runtime)
     app.include_router(tile_router())
     app.include_router(address_router(), prefix="/address")
+    app.include_router(dispatch_router())
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> dict[str, Any]:

@@ -324,6 +324,9 @@ cli.add_command(_address)
 from spatial_api.cli_report import report as _report  # noqa: E402
 
 cli.add_command(_report)
+from spatial_api.cli_dispatch import dispatch as _dispatch  # noqa: E402
+
+cli.add_command(_dispatch)
 
 
 def main() -> None:

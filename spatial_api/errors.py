@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis.cases.errors import DispatchConfigError, IllegalTransition, ModelUnavailable
 from gis.errors import (
     CoreError,
     EntityNotFound,
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: Exception class → (HTTP status, OGC-style code). The first matching class wins.
 ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
+    (IllegalTransition, 409, "Conflict"),
+    (ModelUnavailable, 503, "ServiceUnavailable"),
+    (DispatchConfigError, 500, "ServerError"),
     (EntityNotFound, 404, "NotFound"),
     (UnknownKind, 404, "NotFound"),
     (InvalidGeometry, 400, "InvalidParameterValue"),
