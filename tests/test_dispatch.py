@@ -80,7 +80,8 @@ def test_triage_non_json_is_400(client: TestClient) -> None:
 
 def test_triage_answer(client: TestClient) -> None:
     table = load_table()
-    for text in ("晚上工地还在打桩，吵得睡不着", "楼下餐馆油烟直排熏到家里", "共享单车堵住了地铁口"):
+    for text in ("晚上工地还在打桩，吵得睡不着", "楼下餐馆油烟直排熏到家里",
+                 "共享单车堵住了地铁口"):
         r = client.post("/dispatch/triage", json={"text": text}, headers=ADMIN)
         assert r.status_code == 200, r.text
         body = r.json()
