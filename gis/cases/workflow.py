@@ -105,15 +105,23 @@ class CaseBook:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.repeat_days = repeat_days
         self.repeat_m = repeat_m
-        if store.backend != "postgis":  # PostGIS: the migration made them
-            with store.sql_transaction() as run:
-                for stmt in sqlite_ddl():
-                    run(stmt, ())
+        # PostGIS: the migration made the tables. GeoPackage: made on first use, not at
+        # start-up, so that a read-only store still serves everything else.
+        self._ready = store.backend == "postgis"
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self.store.sql_transaction() as run:
+            for stmt in sqlite_ddl():
+                run(stmt, ())
+        self._ready = True
 
     # -- reading -------------------------------------------------------------
 
     def get(self, case_id: str) -> dict[str, Any]:
         """The case with its transitions; raises :class:`CaseNotFound`."""
+        self._ensure()
         rows = self.store.sql_read(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = ?",
                                    [case_id])
         if not rows:
@@ -133,6 +141,7 @@ class CaseBook:
 
     def frame(self, start: str | None = None, end: str | None = None) -> pd.DataFrame:
         """Cases received in ``[start, end)`` (ISO text bounds) as a frame."""
+        self._ensure()
         sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE 1=1"
         params: list[Any] = []
         if start:
@@ -146,6 +155,7 @@ class CaseBook:
 
     def overdue(self) -> list[dict[str, Any]]:
         """Open cases past their deadline, most overdue first."""
+        self._ensure()
         now = iso(self.clock())
         rows = self.store.sql_read(
             f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE state IN (?, ?, ?) "
@@ -154,6 +164,7 @@ class CaseBook:
 
     def closed_texts(self) -> tuple[list[str], list[str]]:
         """Texts and final categories of closed cases (training data for retraining)."""
+        self._ensure()
         rows = self.store.sql_read("SELECT text, category FROM cases WHERE state IN (?, ?)",
                                    [CLOSED, RATED])
         return [r[0] for r in rows], [r[1] for r in rows]
@@ -174,6 +185,7 @@ class CaseBook:
         if dep not in self.table.departments:
             raise DispatchInputError(f"unknown department {dep!r}")
         p = place or Place()
+        self._ensure()
         now = self.clock()
         deadline = now + timedelta(hours=self.table.deadline_h(category))
         case_id = "C" + now.strftime("%Y%m%d") + "-" + uuid.uuid4().hex[:10]
@@ -228,6 +240,7 @@ class CaseBook:
         if action == "rate" and (not isinstance(rating, int) or not 1 <= rating <= 5):
             raise DispatchInputError("rate needs a rating from 1 to 5")
         allowed, to_state = ACTIONS[action]
+        self._ensure()
         now = iso(self.clock())
         with self.store.sql_transaction() as run:
             rows = run("SELECT state, department, category, text FROM cases WHERE id = ?",

@@ -102,6 +102,7 @@ def processes() -> dict[str, Any]:
                            "processor": {"name": f"{mod}.BlockPortraitProcessor"}},
         "renewal-impact": {"type": "process",
                            "processor": {"name": f"{mod}.RenewalImpactProcessor"}},
+        "hotspots": {"type": "process", "processor": {"name": f"{mod}.HotspotsProcessor"}},
     }
 
 
