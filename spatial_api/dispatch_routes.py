@@ -102,6 +102,35 @@ def dispatch_router() -> APIRouter:
         return {"by": by, "from": start, "to": end,
                 "rows": _cases(request).scorecard(start, end, by)}
 
+    @router.get("/dispatch/repeats")
+    def repeats_route(request: Request, category: str | None = None, days: int = 30,
+                      radius_m: float = 50.0, limit: int = 100) -> Any:
+        """Repeat-complaint clusters of stored events in ``[from, to)``, largest first."""
+        from gis.cases.spatial import repeats
+
+        who = _principal(request)
+        if isinstance(who, JSONResponse):
+            return who
+        q = request.query_params
+        df = repeats(request.app.state.store, category, q.get("from"), q.get("to"), days,
+                     radius_m)
+        return {"clusters": df.head(max(1, min(limit, 1000))).to_dict("records"),
+                "numberMatched": len(df)}
+
+    @router.get("/dispatch/trends")
+    def trends_route(request: Request, category: str | None = None,
+                     community: str | None = None, cell: str | None = None) -> Any:
+        """Weekly counts with the same weeks a year earlier (district, community or block)."""
+        from gis.cases.spatial import trends
+
+        who = _principal(request)
+        if isinstance(who, JSONResponse):
+            return who
+        q = request.query_params
+        if not q.get("from") or not q.get("to"):
+            raise DispatchInputError("from and to are required")
+        return trends(request.app.state.store, q["from"], q["to"], category, community, cell)
+
     @router.post("/events", status_code=201)
     async def create(request: Request) -> Any:
         """Receive a case from a report (triaged unless ``category`` is given)."""

@@ -194,3 +194,28 @@ def test_hotspots_process(client: TestClient, data_dir: Path) -> None:
     assert bad.status_code == 400
     ids = {p["id"] for p in client.get("/ogc/processes").json()["processes"]}
     assert "hotspots" in ids
+
+
+def test_repeats_and_trends_routes(client: TestClient, data_dir: Path) -> None:
+    from gis.cases.spatial import repeats
+
+    params = {"from": "2025-01-01", "to": "2026-01-01", "days": 30}
+    assert client.get("/dispatch/repeats", params=params).status_code == 401
+    body = client.get("/dispatch/repeats", params=params, headers=KEY).json()
+    store = GeoPackageStore(data_dir / "onemap.gpkg")
+    try:
+        direct = repeats(store, None, "2025-01-01", "2026-01-01", 30)
+    finally:
+        store.close()
+    assert body["numberMatched"] == len(direct) > 0
+    assert [c["ids"] for c in body["clusters"]] == direct["ids"].head(100).tolist()
+    r = client.get("/dispatch/trends", params={"from": "2025-06-02", "to": "2025-07-01",
+                                                "category": "积水"}, headers=KEY)
+    assert r.status_code == 200
+    weeks = r.json()["series"]["积水"]
+    assert [w["week"] for w in weeks] == ["2025-06-02", "2025-06-09", "2025-06-16",
+                                          "2025-06-23", "2025-06-30"]
+    assert client.get("/dispatch/trends", params={"from": "2025-06-02"},
+                      headers=KEY).status_code == 400
+    assert client.get("/dispatch/repeats", params={"category": "x"},
+                      headers=KEY).status_code == 400
