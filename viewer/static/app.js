@@ -1,5 +1,6 @@
 // OneMap viewer: MapLibre GL JS (ES module from npm, served by our server), no online resource.
 import * as maplibregl from '/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs';
+import { initEvents } from '/js/events.js';
 
 const ORIGIN = window.location.origin;
 const $ = (id) => document.getElementById(id);
@@ -604,6 +605,7 @@ async function init() {
   applyI18n();
   wire();
   addOverlays();
+  window.onemap.events = initEvents({ map, api, pane: document.querySelector('section[data-pane=events]') });
   await loadLayers();
   await loadBlocks();
 }
