@@ -116,3 +116,23 @@ def test_weekly_trend() -> None:
         {"week": "2025-06-09", "count": 1, "last_year": 2, "change": -0.5},
         {"week": "2025-06-16", "count": 0, "last_year": 0, "change": None},
     ]
+
+
+def test_hotspot_counts_same_on_postgis(demo_dir: Path, pg_cluster: object) -> None:
+    from gis.store.postgis import PostGISStore
+
+    src = GeoPackageStore(demo_dir / "onemap.gpkg")
+    url = pg_cluster.new_database()  # type: ignore[attr-defined]
+    pg = PostGISStore(url)
+    try:
+        for kind in ("district", "event"):
+            pg.ingest(kind, src.query(kind))
+        args = (8, "垃圾暴露", "2023-01-01", "2025-01-01")
+        a, b = hotspots(src, *args), hotspots(pg, *args)
+        assert [f["properties"] for f in a["features"]] == [
+            f["properties"] for f in b["features"]]
+        assert a["events"] > 0
+    finally:
+        pg.close()
+        src.close()
+        pg_cluster.drop_database(url)  # type: ignore[attr-defined]

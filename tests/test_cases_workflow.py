@@ -138,8 +138,11 @@ def test_repeat_same_address_or_within_50_m(book: tuple[CaseBook, Clock]) -> Non
     first = cases.create("油烟直排", "油烟污染", place=Place(address_id="A1", lon=114.1,
                                                              lat=22.55))["id"]
     clock.advance(24)
-    assert cases.create("油烟又来了", "油烟污染", place=Place(address_id="A1"))[
-        "repeat_of"] == first
+    again = cases.create("油烟又来了", "油烟污染", place=Place(address_id="A1"))
+    assert again["repeat_of"] == first and not again["repeats_closed"]
+    for a in ("dispatch", "start", "close"):
+        cases.transition(first, a)
+    assert cases.get(again["id"])["repeats_closed"]  # the complaint came back
     # 40 m north: a repeat; 70 m south (110 m from the 40 m one): not; other category: not.
     d = 1 / 111_320.0
     assert cases.create("油烟", "油烟污染", place=Place(lon=114.1, lat=22.55 + 40 * d))[

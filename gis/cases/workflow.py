@@ -134,6 +134,12 @@ class CaseBook:
                 "SELECT seq, action, from_state, to_state, department, at, actor, note "
                 "FROM case_transitions WHERE case_id = ? ORDER BY seq", [case_id])]
         case["overdue"] = self._overdue(case)
+        # A repeat of a closed case reopens attention: the complaint came back.
+        case["repeats_closed"] = False
+        if case["repeat_of"]:
+            prev = self.store.sql_read("SELECT state FROM cases WHERE id = ?",
+                                       [case["repeat_of"]])
+            case["repeats_closed"] = bool(prev and prev[0][0] in (CLOSED, RATED))
         return case
 
     def _overdue(self, case: dict[str, Any]) -> bool:
