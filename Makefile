@@ -14,7 +14,7 @@ APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei pytho
                 mosquitto
 
 .PHONY: run test install install-test system-deps demo lint typecheck pytest bench bench-scale \
-        clean help packs fuzz
+        clean help packs fuzz triage-model
 
 help:
 	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
@@ -71,7 +71,14 @@ demo: install
 packs: install $(DATA_DIR)/onemap.gpkg
 	$(BIN)/onemap tiles packs-all --data-dir $(DATA_DIR)
 
-run: install $(DATA_DIR)/onemap.gpkg
+# The triage model (docs/dispatch.md), trained once from a seeded sample of the demo's
+# history when none is beside the store; `onemap dispatch train` retrains on all of it.
+TRIAGE_SAMPLE ?= 40000
+triage-model: install $(DATA_DIR)/onemap.gpkg
+	@ls $(DATA_DIR)/dispatch/model-v*.joblib >/dev/null 2>&1 || \
+	  $(BIN)/onemap dispatch train --limit $(TRIAGE_SAMPLE) --data-dir $(DATA_DIR)
+
+run: install $(DATA_DIR)/onemap.gpkg triage-model
 	$(BIN)/onemap serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: install-test

@@ -12,10 +12,12 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 from address import AddressService
 from gis.analysis.coverage import warm as warm_coverage
+from gis.cases import service as cases_service
 from gis.network import network_service
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
 from spatial_api.alert_routes import AlertHub, alert_router
+from spatial_api.dispatch_routes import dispatch_router
 from spatial_api.enterprise_routes import enterprise_router, space_router
 from spatial_api.errors import install_handlers
 from spatial_api.ogc import gate as ogc
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warm = threading.Thread(target=warm_coverage, args=(app.state.store,), daemon=True)
         warm.start()  # residents per building today, for the first coverage request
         app.state.network_warm = warm
+        app.state.cases, app.state.triage = cases_service.start(
+            app.state.store, settings.data_dir, cases_service.address_locator(app.state.address))
         ogc.start(ogc_runtime, app.state.store)
         from gis.analysis.enterprise_data import warm_in_background
 
@@ -106,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from spatial_api.metrics import health_report, install_metrics
 
     install_metrics(app)
+    app.include_router(dispatch_router())
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> Any:

@@ -368,6 +368,9 @@ cli.add_command(_audit)
 from spatial_api.cli_batch import batch as _batch  # noqa: E402
 
 cli.add_command(_batch)
+from spatial_api.cli_dispatch import dispatch as _dispatch  # noqa: E402
+
+cli.add_command(_dispatch)
 
 
 def main() -> None:

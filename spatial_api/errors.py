@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis.analysis.enterprise_policies import PolicyConfigError, UnknownPolicy
+from gis.cases.errors import DispatchConfigError, IllegalTransition, ModelUnavailable
 from gis.errors import (
     CoreError,
     EntityNotFound,
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Exception class → (HTTP status, OGC-style code). The first matching class wins.
 ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
+    (IllegalTransition, 409, "Conflict"),
+    (ModelUnavailable, 503, "ServiceUnavailable"),
+    (DispatchConfigError, 500, "ServerError"),
     (EntityNotFound, 404, "NotFound"),
     (UnknownKind, 404, "NotFound"),
     (UnknownPolicy, 404, "NotFound"),

@@ -284,7 +284,7 @@ def test_address_text_messy_but_real(events, geo):
         text[at_b], zip(bb["road"], bb["estate"], bb["name"], strict=True), strict=True)]
     assert np.mean(hits) > 0.93
     assert np.mean(hits) < 1.0  # some have a typo in the road and no estate
-    assert events["description"].str.len().between(2, 30).all()
+    assert events["description"].str.len().between(2, 120).all()
 
 
 def test_events_deterministic(events, geo):

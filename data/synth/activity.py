@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from data.synth import event_texts
 from data.synth.people import (
     DEMO_END,
     DEMO_START,
@@ -921,6 +922,9 @@ def build_events(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
 
     P = _addr_parts(b, communities)
     text = _messy_building_text(P, bi, rng)
+    # A short place for the report's words (estate, building or road); road events below.
+    short_place = np.where(P["estate"][bi] != "", P["estate"][bi],
+                           np.where(P["name"][bi] != "", P["name"][bi], P["road"][bi]))
 
     n_road = int(on_road.sum())
     if n_road:
@@ -968,6 +972,8 @@ def build_events(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
         bi[idx] = near
         text = text.astype(object)
         text[idx] = road_text
+        short_place = short_place.astype(object)
+        short_place[idx] = rnames[ri]
 
     text = np.asarray(text).astype("U")
     placed = np.zeros(n, dtype=bool)
@@ -987,6 +993,11 @@ def build_events(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
         cm = int_strings(rng.integers(5, 45, n))
         left = np.strings.partition(desc_u, "{n}")
         desc_u = np.where(has_n, _cat(left[0], cm, left[2]), desc_u)
+    # The report's words, composed per event (data/synth/event_texts.py) from their own rng
+    # stream so that every other column stays as it was.
+    desc_u = event_texts.compose(tuple(c.name for c in CATEGORIES), cat_idx, src,
+                                 np.asarray(short_place).astype("U"),
+                                 np.random.default_rng([seed, STAGE_EVENTS, 0xE7]))
 
     # --- handling ------------------------------------------------------------------------
     median_h = np.array([c.median_h for c in CATEGORIES])[cat_idx]

@@ -19,7 +19,8 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -887,6 +888,30 @@ class GeoPackageStore(SharedQueries):
         except sqlite3.OperationalError:  # no AUTOINCREMENT table at all yet
             return 0
         return int(row[0]) if row else 0
+    # -- plain tables of other packages (gis.cases) ---------------------------
+
+    @contextmanager
+    def sql_transaction(self) -> Iterator[Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]]:
+        """One write transaction over plain (non-entity) tables: yields ``run(sql,
+        params)`` (``?`` placeholders) returning the rows; commits on success, rolls back
+        on any exception. Writes are serialised with the store's other writes."""
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+
+            def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                return conn.execute(sql, list(params)).fetchall()
+
+            try:
+                yield run
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def sql_read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over plain tables (``?`` placeholders)."""
+        return self._conn().execute(sql, list(params)).fetchall()
 
     def stats(self) -> StoreStats:
         """Counts per kind (entities and rows) and provenance."""

@@ -752,6 +752,23 @@ class PostGISStore(SharedQueries):
         """The highest sequence number ever given to an audit record."""
         last, called = self._fetch("SELECT last_value, is_called FROM onemap_audit_seq")[0]
         return int(last) if called else 0
+    # -- plain tables of other packages (gis.cases) ---------------------------
+
+    @contextmanager
+    def sql_transaction(self) -> Iterator[Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]]:
+        """One transaction over plain (non-entity) tables: yields ``run(sql, params)``
+        (``?`` placeholders, as on the GeoPackage store) returning the rows (empty for
+        statements without a result); commits on success, rolls back on an exception."""
+        with self._conn() as conn, conn.transaction():
+            def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                cur = conn.execute(_pg(sql), list(params))  # type: ignore[arg-type]
+                return cur.fetchall() if cur.description is not None else []
+
+            yield run
+
+    def sql_read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over plain tables (``?`` placeholders)."""
+        return self._fetch(_pg(sql), params)
 
     def stats(self) -> StoreStats:
         """Counts per kind (entities and rows) and provenance."""

@@ -117,6 +117,7 @@ def processes(role: str | None = None) -> dict[str, Any]:
         "policy-eligible": {"type": "process",
                             "processor": {"name": f"{mod}.PolicyEligibleProcessor"}},
         **network_processes(),
+        "hotspots": {"type": "process", "processor": {"name": f"{mod}.HotspotsProcessor"}},
     }
     return {k: v for k, v in out.items()
             if role is None or role == "admin" or role in PROCESS_ROLES.get(k, {role})}

@@ -1,4 +1,4 @@
-"""pygeoapi process plugins: ``block-portrait`` and ``renewal-impact``.
+"""pygeoapi process plugins: ``block-portrait``, ``renewal-impact`` and ``hotspots``.
 
 Each parses its inputs into the analysis' typed input, calls the plain function
 in ``gis.analysis`` on the app's store and returns the result object as JSON.
@@ -18,7 +18,7 @@ from shapely.geometry import shape
 from gis.analysis.portrait import BlockPortraitInput, block_portrait
 from gis.analysis.renewal import RenewalImpactInput, public_impact, renewal_impact
 from gis.errors import CoreError, InvalidGeometry, InvalidQuery
-from layers.catalog import PERSONS_ACCESS
+from layers.catalog import DEPTS, PERSONS_ACCESS
 from spatial_api.ogc.context import RequestContext, current
 
 
@@ -359,3 +359,70 @@ class PolicyEligibleProcessor(BaseProcessor):  # type: ignore[misc]
 # The network processes live in their own module; importing it here loads them
 # with this module at start-up (gate.start), never lazily inside a request.
 import spatial_api.ogc.network_processes  # noqa: E402, F401
+
+HOTSPOTS_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "hotspots",
+    "title": {"en": "Event hot spots (Getis-Ord Gi*)", "zh": "事件热点（Gi*）"},
+    "description": {"en": "Getis-Ord Gi* z-scores of event counts over the district's H3 "
+                          "cells at a resolution, for one category (or all) and a period; "
+                          "cells are hot or cold where the two-sided p-value is below alpha. "
+                          "Departments only."},
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["hot spots", "Getis-Ord", "H3", "events"],
+    "links": [],
+    "inputs": {
+        "res": {"title": "H3 resolution", "schema": {"type": "integer", "minimum": 7,
+                                                     "maximum": 10, "default": 9},
+                "minOccurs": 0, "maxOccurs": 1},
+        "category": {"title": "Event category", "schema": {"type": "string"},
+                     "minOccurs": 0, "maxOccurs": 1},
+        "start": {"title": "Start (inclusive)", "schema": {"type": "string", "format": "date"},
+                  "minOccurs": 0, "maxOccurs": 1},
+        "end": {"title": "End (exclusive)", "schema": {"type": "string", "format": "date"},
+                "minOccurs": 0, "maxOccurs": 1},
+        "alpha": {"title": "Significance level", "schema": {"type": "number", "default": 0.05},
+                  "minOccurs": 0, "maxOccurs": 1},
+    },
+    "outputs": {"hotspots": {"title": "Cells with count, z, p and class",
+                             "schema": {"type": "object",
+                                        "contentMediaType": "application/geo+json"}}},
+    "example": {"inputs": {"res": 9, "category": "垃圾暴露", "start": "2025-01-01",
+                           "end": "2026-01-01"}},
+}
+
+
+class ProcessForbidden(ProcessorExecuteError):  # type: ignore[misc]
+    """The caller's role may not run the process."""
+
+    http_status_code = HTTPStatus.UNAUTHORIZED
+    ogc_exception_code = "Unauthorized"
+
+
+class HotspotsProcessor(BaseProcessor):  # type: ignore[misc]
+    """OGC API Process ``hotspots`` (gis.cases.spatial.hotspots)."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, HOTSPOTS_METADATA)
+
+    def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
+        """Gi* hot spots of events (department roles and admin)."""
+        from gis.cases.spatial import hotspots
+
+        ctx = _ctx()
+        if not DEPTS.allows(ctx.principal):
+            raise ProcessForbidden(user_msg="hot spots need a department's API key")
+        try:
+            res = data.get("res", 9)
+            if isinstance(res, bool) or not str(res).lstrip("-").isdigit():
+                raise InvalidQuery("res must be an integer")
+            alpha = _number(data, "alpha")
+            result = hotspots(ctx.runtime.require_store(), int(res), data.get("category"),
+                              data.get("start"), data.get("end"),
+                              0.05 if alpha is None else alpha)
+        except CoreError as exc:
+            raise ProcessInputError(user_msg=exc.message) from None
+        return "application/geo+json", result
+
+    def __repr__(self) -> str:
+        return "<HotspotsProcessor>"

@@ -1,6 +1,7 @@
 // OneMap viewer: MapLibre GL JS (ES module from npm, served by our server), no online resource.
 import * as maplibregl from '/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs';
 import { initPerception } from '/js/perception.js';
+import { initEvents } from '/js/events.js';
 
 const ORIGIN = window.location.origin;
 const $ = (id) => document.getElementById(id);
@@ -613,6 +614,7 @@ async function init() {
   wire();
   addOverlays();
   perception = initPerception({ map, state, api, t, origin: ORIGIN });
+  window.onemap.events = initEvents({ map, api, pane: document.querySelector('section[data-pane=events]') });
   await loadLayers();
   await loadBlocks();
 }
