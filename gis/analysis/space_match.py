@@ -33,7 +33,7 @@ multiplied by 0.8 (a split tenancy is less convenient). See docs/enterprise.md.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -72,6 +72,16 @@ class InvalidDemand(InvalidQuery):
     """A demand that cannot be matched as given (bad area, use, date, place...)."""
 
 
+class Reach(BaseModel):
+    """The need "within ``minutes`` of ``origin`` by ``mode``" on the road network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    origin: tuple[float, float] = Field(description="[lon, lat] of the place to reach from")
+    minutes: float = Field(gt=0, le=120)
+    mode: Literal["walk", "drive"] = "drive"
+
+
 class Demand(BaseModel):
     """A space demand, validated (bounds here; date and place against the data later)."""
 
@@ -84,6 +94,7 @@ class Demand(BaseModel):
     area: dict[str, Any] | None = Field(default=None, description="GeoJSON (Multi)Polygon")
     move_in: date | None = None
     needs: tuple[Literal["near_arterial", "near_similar", "ground_floor"], ...] = ()
+    reach: Reach | None = Field(default=None, description="within N minutes of a place")
     enterprise_id: str | None = None
     industry: str | None = Field(default=None, description="GB/T 4754 section letter")
     space_types: tuple[Literal["创新型产业用房", "政府物业", "产业园区", "社会物业"], ...] = ()
@@ -147,6 +158,8 @@ class Candidate:
     arterial_m: float | None = None
     year_built: int | None = None
     explanation: list[str] = field(default_factory=list)
+    #: Minutes from the demand's ``reach.origin`` on the road network (None: not asked).
+    travel_min: float | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +266,14 @@ def match_spaces(store: Store, demand: Demand | dict[str, Any]) -> MatchResult:
         return True
 
     idx = np.array([i for i in idx.tolist() if need_ok(i)], dtype=np.int64)
+    travel: dict[int, float] = {}
+    if d.reach is not None and len(idx):
+        minutes = _travel_minutes(store, d.reach, sp["lon"][idx], sp["lat"][idx])
+        keep = minutes <= d.reach.minutes
+        travel = {int(i): float(m) for i, m in zip(idx[keep], minutes[keep], strict=True)}
+        idx = idx[keep]
+        notes.append(f"only spaces within {d.reach.minutes:g} minutes ({d.reach.mode}) of "
+                     f"{list(d.reach.origin)} on the road network")
     single = idx[sp["vacant_m2"][idx] >= lo] if len(idx) else idx
     combined = False
     groups: list[list[int]] = [[int(i)] for i in single]
@@ -263,6 +284,10 @@ def match_spaces(store: Store, demand: Demand | dict[str, Any]) -> MatchResult:
             notes.append("no single unit has enough vacant area: offers combine vacant units "
                          "of one building or park")
     cands = [_candidate(snap, g, d, day, counts, industry, combined) for g in groups]
+    if travel:  # a combined offer is as far as its farthest unit
+        row_of = {str(sp["id"][i]): i for i in travel}
+        cands = [replace(c, travel_min=round(max(travel[row_of[str(s)]] for s in c.space_ids),
+                                             1)) for c in cands]
     cands.sort(key=lambda c: (-c.score, c.rent, c.space_ids[0]))
     if not cands:
         notes.append("no space has enough vacant area at the move-in date under these "
@@ -272,6 +297,26 @@ def match_spaces(store: Store, demand: Demand | dict[str, Any]) -> MatchResult:
                        data_quarter=_iso(int(q.max())) if len(q) else "",
                        candidates=cands[: d.limit], combined=combined, considered=len(idx),
                        notes=notes, weights=dict(WEIGHTS))
+
+
+def _travel_minutes(store: Store, reach: Reach, lon: np.ndarray, lat: np.ndarray
+                    ) -> np.ndarray:
+    """Minutes from ``reach.origin`` to each point on the mode's road network (inf: none).
+
+    The same snapping and reach as the network processes (gis.network): an origin
+    outside the district or far from a road is a 400 there and here.
+    """
+    from gis.analysis.netinputs import check_point, locate
+    from gis.network import network_service
+
+    o = check_point(list(reach.origin), "reach.origin")
+    net = network_service(store).get(reach.mode)
+    start = net.snap(*o)
+    loc = locate(net, np.asarray(shapely.points(lon, lat), dtype=object))
+    node_time = net.reach_from([start])
+    tt = net.arrival(node_time, loc.seg, loc.t,
+                     sources=(np.array([start.seg]), np.array([start.t])))
+    return np.asarray(tt, dtype=np.float64) / 60.0
 
 
 def _combine(snap: Snapshot, idx: np.ndarray, lo: float) -> list[list[int]]:

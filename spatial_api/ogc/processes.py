@@ -201,6 +201,14 @@ SPACE_MATCH_METADATA: dict[str, Any] = {
         "needs": {"title": "Needs", "schema": {"type": "array", "items": {
             "type": "string", "enum": ["near_arterial", "near_similar", "ground_floor"]}},
             "minOccurs": 0, "maxOccurs": 1},
+        "reach": {"title": "Within N minutes of a place (road network)", "schema": {
+            "type": "object", "required": ["origin", "minutes"],
+            "properties": {
+                "origin": {"type": "array", "items": {"type": "number"},
+                           "minItems": 2, "maxItems": 2},
+                "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
+                "mode": {"type": "string", "enum": ["walk", "drive"], "default": "drive"}}},
+            "minOccurs": 0, "maxOccurs": 1},
         "enterprise_id": {"title": "Enterprise", "schema": {"type": "string"},
                           "minOccurs": 0, "maxOccurs": 1},
         "industry": {"title": "Industry (GB/T 4754 section)", "schema": {"type": "string"},
