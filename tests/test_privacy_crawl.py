@@ -24,9 +24,10 @@ from spatial_api.settings import Settings
 K = 5
 #: A resident ID number (GB 11643): region, birth date, sequence, check digit (an
 #: H3 cell index as a 64-bit integer must not count).
-ID_NUMBER = re.compile(r"(?<![0-9])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])"
+ID_NUMBER = re.compile(r"(?<![0-9.])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])"
                        r"(?:0[1-9]|[12]\d|3[01])\d{3}[0-9X](?![0-9])")
-PHONE = re.compile(r"(?<![0-9])1\d{10}(?![0-9])")
+# Not after a decimal point: a coordinate's fraction (114.12562652475) is no phone.
+PHONE = re.compile(r"(?<![0-9.])1\d{10}(?![0-9])")
 PERSON_KEY = re.compile(r"person|population|household|resident(?!ial)", re.I)
 
 

@@ -222,7 +222,9 @@ def execute_process(original: Callable[..., Any], api: Any, request: Any,
     if not isinstance(body, dict):
         # pygeoapi reads the body with dict methods (a list is a 500 there).
         problem = "the body must be a JSON object (an execute request)"
-    elif body.get("subscriber") is not None:
+    elif "subscriber" in body:
+        # Even "subscriber": null: the execute schema wants an object there, and no
+        # object is accepted.
         problem = "callbacks (subscriber) are not supported"
     if problem is not None:
         headers = request.get_response_headers(**api.api_headers)

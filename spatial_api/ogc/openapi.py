@@ -347,6 +347,14 @@ def finish(doc: dict[str, Any], *, schemas_url: str | None = None,
     _Bundler(doc, schemas_url).run()
     doc["paths"] = _fix_schemas(doc.get("paths", {}), "paths")
     doc["components"] = _fix_schemas(doc["components"], "components")
+    # GeoJSON (RFC 7946 §3.2): a feature without a location, and every feature asked
+    # for with skipGeometry=true, has "geometry": null; OGC's geometryGeoJSON has no
+    # null branch, so the feature schemas say it may be null.
+    for schema in doc["components"].get("schemas", {}).values():
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        geom = props.get("geometry") if isinstance(props, dict) else None
+        if isinstance(geom, dict) and str(geom.get("$ref", "")).endswith("/geometryGeoJSON"):
+            props["geometry"] = {"allOf": [geom], "nullable": True}
     return doc
 
 
