@@ -130,3 +130,25 @@ def test_two_workers_see_another_process_write(workers: tuple[str, Path],
                                                tmp_path: Path) -> None:
     base, data = workers
     _check_write_reaches_every_worker(base, data, tmp_path, _env())
+
+
+def test_two_workers_on_postgis_see_another_process_write(
+        pg_cluster: object, demo_dir: Path, tmp_path: Path) -> None:
+    from gis.store.gpkg import GeoPackageStore
+    from gis.store.postgis import PostGISStore
+    from spatial_api.cli_db import copy_store
+
+    url = pg_cluster.new_database()  # type: ignore[attr-defined]
+    try:
+        src, dst = GeoPackageStore(demo_dir / "onemap.gpkg"), PostGISStore(url)
+        try:
+            copy_store(src, dst)
+        finally:
+            src.close()
+            dst.close()
+        data = _copy_store(demo_dir, tmp_path)  # terrain and the like; the store is PostGIS
+        env = _env(url)
+        for base, _ in _serve(data, env):
+            _check_write_reaches_every_worker(base, data, tmp_path, env)
+    finally:
+        pg_cluster.drop_database(url)  # type: ignore[attr-defined]
