@@ -13,7 +13,7 @@ PORT   ?= 8000
 APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei python3-qgis qgis-providers \
                 mosquitto
 
-.PHONY: run test install install-test system-deps demo lint typecheck pytest bench bench-scale \
+.PHONY: run test install install-test system-deps demo lint typecheck pytest bench bench-scale loadtest \
         clean help packs fuzz
 
 help:
@@ -115,6 +115,19 @@ bench-scale: install
 bench: install $(STOCK_VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	ONEMAP_BENCH_STOCK_PYTHON=$(STOCK_VENV)/bin/python $(BIN)/python -m bench --scale $(SCALE) --seed $(SEED)
+
+# Bounded load test (issue 16; README "Performance"): Locust, headless, 127.0.0.1 only,
+# LOAD_USERS users for LOAD_TIME seconds. Uses a server already answering on LOAD_PORT,
+# else starts `onemap serve --workers LOAD_WORKERS` on data/build (`make demo` first) and
+# stops it after. Readings are posted, so the store receives writes. Not part of `make test`.
+LOAD_USERS ?= 64
+LOAD_TIME ?= 60
+LOAD_PORT ?= $(PORT)
+LOAD_WORKERS ?= 2
+loadtest: install
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	$(BIN)/python -m bench.loadtest --users $(LOAD_USERS) --time $(LOAD_TIME) \
+	  --port $(LOAD_PORT) --workers $(LOAD_WORKERS) --data-dir data/build
 
 clean:
 	rm -rf $(VENV) $(STOCK_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -50,17 +50,19 @@ def workers(demo_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     yield from _serve(data, _env())
 
 
-def _serve(data: Path, env: dict[str, str]) -> Iterator[tuple[str, Path]]:
+def _serve(data: Path, env: dict[str, str], workers: int = 2) -> Iterator[tuple[str, Path]]:
+    """A ``onemap serve --workers N`` subprocess on ``data``; yields its base URL."""
     port = free_port()
+    log = (data / "server.log").open("wb")  # a file, not a pipe nobody reads while it runs
     proc = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "serve", "--workers",
-                             "2", "--no-packs", "--data-dir", str(data), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             str(workers), "--no-packs", "--data-dir", str(data),
+                             "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
         while True:
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if (
-                proc.stderr) else "the server exited"
+            assert proc.poll() is None, (data / "server.log").read_text()[-3000:]
             try:
                 if httpx.get(f"{base}/health", timeout=5).status_code == 200:
                     break
@@ -76,6 +78,7 @@ def _serve(data: Path, env: dict[str, str]) -> Iterator[tuple[str, Path]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        log.close()
 
 
 def _event_ids(body: bytes) -> set[str]:
