@@ -155,3 +155,40 @@ def test_two_workers_on_postgis_see_another_process_write(
             _check_write_reaches_every_worker(base, data, tmp_path, env)
     finally:
         pg_cluster.drop_database(url)  # type: ignore[attr-defined]
+
+
+def test_disk_cache_filled_before_a_write_is_emptied_at_restart(
+        demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server with an on-disk tile cache stops; another process writes; at the next
+    # start the cached files of the old data must not be served.
+    import geopandas as gpd
+    import shapely
+
+    from gis.store.gpkg import GeoPackageStore
+    from layers.access import Principal
+    from layers.catalog import default_catalog
+    from spatial_api.tile_routes import start_tiles
+
+    data = _copy_store(demo_dir, tmp_path)
+    monkeypatch.setenv("ONEMAP_TILES_CACHE_DIR", str(tmp_path / "tilecache"))
+    t = next(iter(tiles_covering((LON, LAT, LON, LAT), 16)))
+    who = Principal("emergency")
+
+    def events_in_tile() -> set[str]:
+        store = GeoPackageStore(data / "onemap.gpkg")
+        state = start_tiles(store, default_catalog(), "http://h", data)
+        try:
+            return _event_ids(state.service.tile("events", t, who).raw())
+        finally:
+            state.stop()
+            store.close()
+
+    assert "EV-RESTART-1" not in events_in_tile()
+    assert any((tmp_path / "tilecache").rglob("*.mvt.gz"))  # cached on disk
+    writer = GeoPackageStore(data / "onemap.gpkg")
+    writer.ingest("event", gpd.GeoDataFrame(
+        [{"id": "EV-RESTART-1", "source": "hotline_12345", "category": "noise",
+          "status": "open", "occurred_at": "2024-05-01T10:00:00Z"}],
+        geometry=gpd.GeoSeries([shapely.Point(LON, LAT)], crs="EPSG:4326")))
+    writer.close()
+    assert "EV-RESTART-1" in events_in_tile()
