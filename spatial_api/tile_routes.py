@@ -94,6 +94,8 @@ def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
     listen = getattr(store, "listen_writes", None)
     if callable(listen):  # PostGIS: LISTEN/NOTIFY in a background thread
         state.stop_listening = listen(svc.on_write)
+        if svc.cache.disk_dir is not None:  # writes while no server listened are unknown
+            svc.cache.clear()
     elif callable(getattr(store, "data_version", None)):  # GeoPackage: the write log
 
         def reset() -> None:
