@@ -67,12 +67,20 @@ def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> Non
     store.close()
 
     port = free_port()
-    server = start_server(data, port)
+    env = _env()
+    env["ONEMAP_TILES_CACHE_DIR"] = str(tmp_path / "tilecache")  # survives the restart
+    server = start_server(data, port, env)
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/ogc/collections/events?f=json", timeout=30).status_code in (200,
                                                                                           404)
+    from tiles.engine import tiles_covering
+
+    t = next(iter(tiles_covering((114.115, 22.55, 114.115, 22.55), 16)))
+    tile_url = f"{base}/tiles/events/{t.z}/{t.x}/{t.y}.mvt"
+    key = {"X-API-Key": "demo-emergency-key"}
+    tile_before = httpx.get(tile_url, headers=key, timeout=60).content
     ingest = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "ingest", str(big),
-                               "--kind", "event", "--data-dir", str(data)], env=_env(),
+                               "--kind", "event", "--data-dir", str(data)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # midway: the ingest holds SQLite's write lock (its one transaction is open)
     # and none of its rows is committed yet
@@ -91,10 +99,11 @@ def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> Non
     os.kill(server.pid, signal.SIGKILL)
     assert ingest.wait(30) == -signal.SIGKILL and server.wait(30) == -signal.SIGKILL
 
-    server = start_server(data, port)
+    server = start_server(data, port, env)
     try:
         r = httpx.get(f"{base}/ogc/collections/buildings/items?limit=2&f=json", timeout=30)
         assert r.status_code == 200 and r.json()["features"]
+        assert httpx.get(tile_url, headers=key, timeout=60).content == tile_before
         conn = sqlite3.connect(data / "onemap.gpkg")
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         conn.close()
