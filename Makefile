@@ -14,7 +14,7 @@ APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei pytho
                 mosquitto
 
 .PHONY: run test install install-test system-deps demo lint typecheck pytest bench bench-scale \
-        clean help packs fuzz triage-model
+        loadtest clean help packs fuzz triage-model
 
 help:
 	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
@@ -122,6 +122,19 @@ bench-scale: install
 bench: install $(STOCK_VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	ONEMAP_BENCH_STOCK_PYTHON=$(STOCK_VENV)/bin/python $(BIN)/python -m bench --scale $(SCALE) --seed $(SEED)
+
+# Bounded load test (issue 16; README "Performance"): Locust, headless, 127.0.0.1 only,
+# LOAD_USERS users for LOAD_TIME seconds. Uses a server already answering on LOAD_PORT,
+# else starts `onemap serve --workers LOAD_WORKERS` on data/build (`make demo` first) and
+# stops it after. Readings are posted, so the store receives writes. Not part of `make test`.
+LOAD_USERS ?= 64
+LOAD_TIME ?= 60
+LOAD_PORT ?= $(PORT)
+LOAD_WORKERS ?= 2
+loadtest: install
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	$(BIN)/python -m bench.loadtest --users $(LOAD_USERS) --time $(LOAD_TIME) \
+	  --port $(LOAD_PORT) --workers $(LOAD_WORKERS) --data-dir data/build
 
 clean:
 	rm -rf $(VENV) $(STOCK_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ exit status 2; nothing is half-written.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -308,9 +309,14 @@ def timeline(cell: str, kind: str, start: str, end: str, freq: str, by: str | No
 @click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--packs/--no-packs", default=True, show_default=True,
-              help="Build missing or stale offline packs in the background at start-up.")
+              help="Build missing or stale offline packs in the background at start-up "
+                   "(with --workers > 1, in none of them: run 'onemap tiles' for packs).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the port (uvicorn workers); each has its own "
+                   "tile cache, kept fresh across processes (docs/security.md, Operations).")
 @data_dir_option
-def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None) -> None:
+def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None,
+          workers: int = 1) -> None:
     """Serve the APIs and the viewer."""
     import uvicorn
 
@@ -324,15 +330,33 @@ def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    overrides["packs_on_start"] = packs
+    # Several workers would each build the same packs at once.
+    overrides["packs_on_start"] = packs and workers == 1
     settings = Settings(**overrides)
     from gis.settings import DbSettings
 
     if not DbSettings().url and not settings.store_path.exists():
         raise click.ClickException(
             f"no store in {settings.data_dir}; run 'onemap demo build' first")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level="info")
+        return
+    # Worker processes import the app by name (uvicorn's factory string) and read
+    # their settings from the environment, so the options travel as ONEMAP_* variables.
+    for name, value in (("ONEMAP_HOST", settings.host), ("ONEMAP_PORT", settings.port),
+                        ("ONEMAP_DATA_DIR", settings.data_dir),
+                        ("ONEMAP_PACKS_ON_START", settings.packs_on_start)):
+        os.environ[name] = str(value)
+    uvicorn.run("spatial_api.cli:app_from_env", factory=True, workers=workers,
+                host=settings.host, port=settings.port, log_level="info")
+
+
+def app_from_env() -> Any:
+    """The app of one ``serve --workers`` process, configured by ``ONEMAP_*`` variables."""
+    from spatial_api.app import create_app
+
+    return create_app()
 
 
 from spatial_api.cli_analysis import analysis as _analysis  # noqa: E402

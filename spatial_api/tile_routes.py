@@ -9,19 +9,22 @@ built once in the app's lifespan by :func:`start_tiles`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from gis.errors import EntityNotFound, InvalidQuery
+from gis.model import KIND_ORDER
 from gis.store.base import Store
 from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
 from layers.catalog import Layer
 from spatial_api.oas import LAT, LON, errors
+from tiles.cache import DataVersionWatcher, VersionedStore
 from tiles.engine import BASEMAP, Tile
 from tiles.packs import PACK_SUFFIX, PackBuilder, list_packs, store_identity
 from tiles.raster import Terrain, TerrainUnavailable
@@ -50,11 +53,22 @@ class TileState:
     store_id: str | None = None
     #: The background build of missing or stale packs (None: not asked for).
     packs: PackBuilder | None = None
+    #: Sees other processes' writes before each tile request (GeoPackage write log).
+    watcher: DataVersionWatcher | None = None
+    #: Stops the LISTEN thread of other processes' writes (PostGIS).
+    stop_listening: Callable[[], None] | None = None
+
+    def sync(self) -> None:
+        """Drop the cached tiles other processes' writes made stale (GeoPackage)."""
+        if self.watcher is not None:
+            self.watcher.check()
 
     def stop(self) -> None:
         """Stop the pack build (if any) and unsubscribe the service from the store."""
         if self.packs is not None:
             self.packs.stop()
+        if self.stop_listening is not None:
+            self.stop_listening()
         self.service.stop()
 
 
@@ -75,7 +89,36 @@ def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
     except Exception:  # a store without metadata: list every pack
         store_id = None
     packs = PackBuilder(store, catalog, svc.packs_dir).start() if build_packs else None
-    return TileState(svc, terrain, store_id, packs)
+    state = TileState(svc, terrain, store_id, packs)
+    # Other processes (server workers, the CLI) write the same store (issue 16).
+    listen = getattr(store, "listen_writes", None)
+    if callable(listen):  # PostGIS: LISTEN/NOTIFY in a background thread
+        state.stop_listening = listen(svc.on_write)
+        if svc.cache.disk_dir is not None:  # writes while no server listened are unknown
+            svc.cache.clear()
+    elif callable(getattr(store, "data_version", None)):  # GeoPackage: the write log
+
+        def reset() -> None:
+            for kind in KIND_ORDER:
+                svc.on_write(kind, None)
+
+        state.watcher = DataVersionWatcher(cast(VersionedStore, store), svc.on_write, reset)
+        if svc.cache.disk_dir is not None:
+            _check_disk_cache(svc, state.watcher.seen)
+    return state
+
+
+def _check_disk_cache(svc: TileService, version: int) -> None:
+    """Empty an on-disk tile cache written before the store's last write (a restart)."""
+    assert svc.cache.disk_dir is not None
+    mark = svc.cache.disk_dir / "data_version"
+    try:
+        cached = mark.read_text(encoding="utf-8").strip()
+    except OSError:
+        cached = None
+    if cached != str(version):
+        svc.cache.clear()
+        mark.write_text(str(version), encoding="utf-8")
 
 
 def _state(request: Request) -> TileState:
@@ -169,6 +212,7 @@ def tile_router() -> APIRouter:
             return _unauthorised()
         state = _state(request)
         t = _tile(z, x, y)
+        state.sync()
         entry = state.service.tile(_names(layers), t, principal, datetime)
         if entry.personal_rows:
             request.app.state.ogc.audit.record(principal, layers, "tile", entry.personal_rows,

@@ -31,10 +31,11 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "serve", "--no-packs",
                              "--data-dir", str(data_dir), "--port", str(port)],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env or _env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the server exited"
@@ -66,12 +67,20 @@ def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> Non
     store.close()
 
     port = free_port()
-    server = start_server(data, port)
+    env = _env()
+    env["ONEMAP_TILES_CACHE_DIR"] = str(tmp_path / "tilecache")  # survives the restart
+    server = start_server(data, port, env)
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/ogc/collections/events?f=json", timeout=30).status_code in (200,
                                                                                           404)
+    from tiles.engine import tiles_covering
+
+    t = next(iter(tiles_covering((114.115, 22.55, 114.115, 22.55), 16)))
+    tile_url = f"{base}/tiles/events/{t.z}/{t.x}/{t.y}.mvt"
+    key = {"X-API-Key": "demo-emergency-key"}
+    tile_before = httpx.get(tile_url, headers=key, timeout=60).content
     ingest = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "ingest", str(big),
-                               "--kind", "event", "--data-dir", str(data)], env=_env(),
+                               "--kind", "event", "--data-dir", str(data)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # midway: the ingest holds SQLite's write lock (its one transaction is open)
     # and none of its rows is committed yet
@@ -90,10 +99,11 @@ def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> Non
     os.kill(server.pid, signal.SIGKILL)
     assert ingest.wait(30) == -signal.SIGKILL and server.wait(30) == -signal.SIGKILL
 
-    server = start_server(data, port)
+    server = start_server(data, port, env)
     try:
         r = httpx.get(f"{base}/ogc/collections/buildings/items?limit=2&f=json", timeout=30)
         assert r.status_code == 200 and r.json()["features"]
+        assert httpx.get(tile_url, headers=key, timeout=60).content == tile_before
         conn = sqlite3.connect(data / "onemap.gpkg")
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         conn.close()
@@ -107,3 +117,79 @@ def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> Non
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+
+
+def test_sigkill_midway_through_an_ingest_on_postgis(pg_cluster: object, demo_dir: Path,
+                                                      tmp_path: Path) -> None:
+    # The same on PostGIS: the ingest's one transaction dies with its connection; the
+    # tile (cached in memory and on disk before the crash) shows nothing of it after.
+    import psycopg
+
+    from gis.store.postgis import PostGISStore
+    from spatial_api.cli_db import copy_store
+    from tiles.engine import tiles_covering
+
+    url = pg_cluster.new_database()  # type: ignore[attr-defined]
+    try:
+        src, dst = GeoPackageStore(demo_dir / "onemap.gpkg"), PostGISStore(url)
+        try:
+            copy_store(src, dst)
+            before = content_hash(dst)
+        finally:
+            src.close()
+            dst.close()
+        data = tmp_path / "data"
+        data.mkdir()
+        big = tmp_path / "events.csv"
+        rnd = random.Random(3)
+        with big.open("w", encoding="utf-8") as fh:
+            fh.write("id,source,category,status,occurred_at,lon,lat,address_text\n")
+            for i in range(ROWS):
+                fh.write(f"CR{i},hotline_12345,占道经营,closed,2023-05-01T10:00:00Z,"
+                         f"{114.10 + rnd.random() * 0.03:.6f},"
+                         f"{22.54 + rnd.random() * 0.02:.6f},\n")
+        env = _env()
+        env["ONEMAP_DB_URL"] = url
+        env["ONEMAP_TILES_CACHE_DIR"] = str(tmp_path / "tilecache")
+        t = next(iter(tiles_covering((114.115, 22.55, 114.115, 22.55), 16)))
+        tile_url = f"/tiles/events/{t.z}/{t.x}/{t.y}.mvt"
+        key = {"X-API-Key": "demo-emergency-key"}
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(data, port, env)
+        tile_before = httpx.get(base + tile_url, headers=key, timeout=60).content
+        ingest = subprocess.Popen([sys.executable, "-m", "spatial_api.cli", "ingest", str(big),
+                                   "--kind", "event", "--data-dir", str(data)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # midway: the ingest's COPY into events holds its lock; nothing is committed
+        with psycopg.connect(url, autocommit=True) as probe:
+            while True:
+                assert ingest.poll() is None, "the ingest ended before it was killed"
+                copying = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY events%' "
+                    "AND state IN ('active', 'idle in transaction')").fetchone()
+                if copying and copying[0]:
+                    break
+                time.sleep(0.02)
+            assert probe.execute(
+                "SELECT count(*) FROM events WHERE id = 'CR0'").fetchone() == (0,)
+        os.kill(ingest.pid, signal.SIGKILL)
+        os.kill(server.pid, signal.SIGKILL)
+        assert ingest.wait(30) == -signal.SIGKILL and server.wait(30) == -signal.SIGKILL
+
+        server = start_server(data, port, env)
+        try:
+            r = httpx.get(f"{base}/ogc/collections/buildings/items?limit=2&f=json", timeout=30)
+            assert r.status_code == 200 and r.json()["features"]
+            assert httpx.get(base + tile_url, headers=key, timeout=60).content == tile_before
+            store = PostGISStore(url)
+            try:
+                assert content_hash(store) == before
+                assert store.count("event", where={"id": "CR0"}) == 0
+            finally:
+                store.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+    finally:
+        pg_cluster.drop_database(url)  # type: ignore[attr-defined]

@@ -8,6 +8,11 @@ point, so the written bounds are grown by :data:`INVALIDATION_MARGIN` degrees
 
 On disk: ``<dir>/<layers>/<view>/<z>/<x>/<y>.mvt.gz`` plus ``<dir>/<layers>/kinds``
 (the kinds the layers read), so invalidation works after a restart too.
+
+Several processes (``onemap serve --workers N``, ``onemap ingest``) may write the
+same store: :class:`DataVersionWatcher` reads the GeoPackage's write log before
+each tile request and replays the other processes' writes into this cache; on
+PostGIS the store's ``listen_writes`` thread (LISTEN/NOTIFY) does the same.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import hashlib
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from tiles.engine import Tile, tile_bounds_lnglat, tiles_covering
 
@@ -91,6 +98,11 @@ class TileCache:
         self.hits = 0
         self.misses = 0
         self.invalidated = 0
+        # Bumped by every invalidation; a render that began (missed) before one must
+        # not put its possibly stale tile afterwards (another thread may have seen a
+        # write between this thread's read of the store and its put).
+        self._generation = 0
+        self._miss_gen = threading.local()
         if disk_dir is not None:
             disk_dir.mkdir(parents=True, exist_ok=True)
 
@@ -119,10 +131,17 @@ class TileCache:
                 self.hits += 1
                 return entry
         self.misses += 1
+        self._miss_gen.value = self._generation
         return None
 
     def put(self, key: CacheKey, entry: CachedTile) -> None:
-        """Store a tile (and write it to disk when a directory is configured)."""
+        """Store a tile (and write it to disk when a directory is configured).
+
+        Skipped when the cache was invalidated since this thread's last miss: the
+        tile may have been rendered from data older than that invalidation.
+        """
+        if getattr(self._miss_gen, "value", self._generation) != self._generation:
+            return
         self._put_mem(key, entry)
         if self.disk_dir is not None:
             path = key.disk_path(self.disk_dir)
@@ -148,6 +167,7 @@ class TileCache:
     def clear(self) -> None:
         """Drop everything (memory and disk)."""
         with self._lock:
+            self._generation += 1
             self._mem.clear()
             self._size = 0
         if self.disk_dir is not None:
@@ -162,6 +182,7 @@ class TileCache:
             bounds[2] + INVALIDATION_MARGIN, bounds[3] + INVALIDATION_MARGIN)
         dropped = 0
         with self._lock:
+            self._generation += 1
             for key in list(self._mem):
                 entry = self._mem[key]
                 kinds = entry.kinds or (kinds_of_layers or {}).get(key.layers, frozenset())
@@ -199,6 +220,58 @@ class TileCache:
                             f.unlink()
                             dropped += 1
         return dropped
+
+
+WriteCallback = Callable[[str, BBox | None], None]
+
+
+class VersionedStore(Protocol):
+    """A store with a write log (the GeoPackage store)."""
+
+    def data_version(self) -> int:
+        """Number of the last committed write."""
+        ...
+
+    def writes_since(self, version: int) -> list[tuple[str, BBox | None]] | None:
+        """Writes after ``version`` (None: the log was pruned past it)."""
+        ...
+
+
+class DataVersionWatcher:
+    """Replays other processes' writes into a cache, checked before each request.
+
+    The check is one indexed query on the store (:meth:`VersionedStore.data_version`);
+    only when the version moved are the new writes read and passed to ``on_write``
+    (kind and bounds, so only the touched tiles go), or ``on_reset`` when the log
+    no longer reaches back to the version last seen.
+    """
+
+    def __init__(self, store: VersionedStore, on_write: WriteCallback,
+                 on_reset: Callable[[], None]) -> None:
+        self.store = store
+        self.on_write = on_write
+        self.on_reset = on_reset
+        self._lock = threading.Lock()
+        self.seen = store.data_version()
+
+    def check(self) -> int:
+        """Apply the writes committed since the last check; returns how many."""
+        version = self.store.data_version()
+        if version == self.seen:
+            return 0
+        with self._lock:
+            if version <= self.seen:  # another thread applied them meanwhile
+                return 0
+            writes = self.store.writes_since(self.seen)
+            if writes is None:
+                self.on_reset()
+                n = 1
+            else:
+                for kind, bounds in writes:
+                    self.on_write(kind, bounds)
+                n = len(writes)
+            self.seen = version
+            return n
 
 
 def _clamp(b: BBox) -> BBox:

@@ -54,6 +54,17 @@ def to_epoch(text: str) -> int:
     return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
 
 
+def written_area(prep: Prepared, replace: bool) -> tuple[float, float, float, float] | None:
+    """The (w, s, e, n) bounds a write touched; None means everywhere (a replace)."""
+    if replace or prep.bounds is None or not len(prep.bounds):
+        return None
+    b = prep.bounds
+    if np.isnan(b).all():
+        return None
+    return (float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])),
+            float(np.nanmax(b[:, 2])), float(np.nanmax(b[:, 3])))
+
+
 class SharedQueries:
     """Queries both backends answer the same way, from their ``_where``/``_select``."""
 
@@ -74,12 +85,7 @@ class SharedQueries:
 
     def _notify_write(self, kind: str, prep: Prepared, replace: bool) -> None:
         # Listeners (the tile cache) drop what the written area touches.
-        area: tuple[float, float, float, float] | None = None
-        if not replace and prep.bounds is not None and len(prep.bounds):
-            b = prep.bounds
-            if not np.isnan(b).all():
-                area = (float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])),
-                        float(np.nanmax(b[:, 2])), float(np.nanmax(b[:, 3])))
+        area = written_area(prep, replace)
         for fn in list(self.write_listeners):
             fn(kind, area)
 

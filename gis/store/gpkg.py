@@ -52,7 +52,13 @@ from gis.h3cells import (
 from gis.ingest import Prepared, prepare
 from gis.model import KIND_ORDER, SCHEMAS, ColType, KindSchema, schema
 from gis.store.base import AsOf, BBox, IngestReport, Progress, StoreStats
-from gis.store.common import SharedQueries, check_bbox, check_geometry, to_epoch
+from gis.store.common import (
+    SharedQueries,
+    check_bbox,
+    check_geometry,
+    to_epoch,
+    written_area,
+)
 from gis.timeaxis import TimeFilter, parse_as_of
 
 SRS_ID = 4326
@@ -295,6 +301,9 @@ class GeoPackageStore(SharedQueries):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._write(conn, prep, replace, progress)
+                # In the same transaction: other processes (server workers) see the
+                # data and its write-log entry together or not at all.
+                _log_write(conn, kind, written_area(prep, replace))
                 conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 conn.execute("ROLLBACK")
@@ -812,6 +821,42 @@ class GeoPackageStore(SharedQueries):
                 out.append(row)
         return pd.DataFrame.from_records(out, columns=["sensor_id", "ts", "value", "alert"])
 
+    # -- cross-process write log (issue 16: several server workers) --------
+
+    def data_version(self) -> int:
+        """The number of the last committed ingest (0: none logged yet).
+
+        One indexed ``max`` on the write log: cheap enough to run on every tile
+        request, so a worker sees what another process (a worker, ``onemap
+        ingest``) committed. ``PRAGMA data_version`` would be cheaper still but
+        says only *that* another connection committed, not what or where; each
+        thread's connection would also need its own baseline.
+        """
+        try:
+            row = self._conn().execute(f"SELECT MAX(version) FROM {WRITE_LOG}").fetchone()
+        except sqlite3.OperationalError:  # a store written before the log existed
+            return 0
+        return int(row[0] or 0)
+
+    def writes_since(self, version: int
+                     ) -> list[tuple[str, tuple[float, float, float, float] | None]] | None:
+        """(kind, bounds or None) of each ingest after ``version``, oldest first.
+
+        None when the log no longer reaches back that far (pruned): the caller
+        must then drop everything it derived from the store.
+        """
+        conn = self._conn()
+        try:
+            first = conn.execute(f"SELECT MIN(version) FROM {WRITE_LOG}").fetchone()[0]
+            if first is not None and first > version + 1:
+                return None
+            rows = conn.execute(
+                f"SELECT kind, minx, miny, maxx, maxy FROM {WRITE_LOG} WHERE version > ? "
+                "ORDER BY version", (version,)).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [(k, None if w is None else (w, s, e, n)) for k, w, s, e, n in rows]
+
     # -- metadata -----------------------------------------------------------
 
     def get_meta(self) -> dict[str, str]:
@@ -1094,3 +1139,24 @@ def remove_store_files(path: str | Path) -> None:
         p = Path(str(path) + suffix)
         if p.exists():
             os.remove(p)
+
+
+#: The write log: one row per committed ingest, read by the other processes that
+#: serve this file (their tile caches drop what the write touched).
+WRITE_LOG = "onemap_writes"
+#: Rows kept in the write log; a reader further behind drops its whole cache.
+WRITE_LOG_KEEP = 1000
+
+
+def _log_write(conn: sqlite3.Connection, kind: str,
+               area: tuple[float, float, float, float] | None) -> None:
+    """Append one write-log row inside the caller's transaction (and prune old ones)."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {WRITE_LOG} (version INTEGER PRIMARY KEY "
+                 "AUTOINCREMENT, kind TEXT NOT NULL, minx REAL, miny REAL, maxx REAL, "
+                 "maxy REAL, at TEXT NOT NULL)")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    cur = conn.execute(f"INSERT INTO {WRITE_LOG} (kind, minx, miny, maxx, maxy, at) "
+                       "VALUES (?,?,?,?,?,?)", (kind, *(area or (None,) * 4), now))
+    if cur.lastrowid is not None and cur.lastrowid > WRITE_LOG_KEEP:
+        conn.execute(f"DELETE FROM {WRITE_LOG} WHERE version <= ?",
+                     (cur.lastrowid - WRITE_LOG_KEEP,))

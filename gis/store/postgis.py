@@ -22,6 +22,7 @@ sees a committed snapshot, so an ingest is seen whole or not at all.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -55,7 +56,13 @@ from gis.h3cells import (
 from gis.ingest import Prepared, prepare
 from gis.model import KIND_ORDER, SCHEMAS, ColType, KindSchema, schema
 from gis.store.base import AsOf, BBox, IngestReport, Progress, StoreStats
-from gis.store.common import SharedQueries, check_bbox, check_geometry, to_epoch
+from gis.store.common import (
+    SharedQueries,
+    check_bbox,
+    check_geometry,
+    to_epoch,
+    written_area,
+)
 from gis.timeaxis import TimeFilter, parse_as_of
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -83,6 +90,10 @@ def _pg(sql: str) -> str:
 def redact(url: str) -> str:
     """A connection URL without its password (safe to print)."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+#: NOTIFY channel of committed ingests (payload: JSON kind and bounds).
+WRITE_CHANNEL = "onemap_writes"
 
 
 class PostGISStore(SharedQueries):
@@ -177,6 +188,11 @@ class PostGISStore(SharedQueries):
             try:
                 with conn.transaction():
                     self._write(conn, prep, replace, progress)
+                    # Delivered at COMMIT only (PostgreSQL NOTIFY): the other server
+                    # processes drop their cached tiles of this area (listen_writes).
+                    area = written_area(prep, replace)
+                    conn.execute("SELECT pg_notify(%s, %s)", (WRITE_CHANNEL, json.dumps(
+                        {"kind": kind, "bounds": None if area is None else list(area)})))
             except pg_errors.UniqueViolation as exc:
                 raise self._unique_error(prep, exc) from None
             except psycopg.Error as exc:
@@ -188,6 +204,47 @@ class PostGISStore(SharedQueries):
             self._communities = None
         self._notify_write(kind, prep, replace)
         return IngestReport(kind, prep.n, time.perf_counter() - t0, replace)
+
+    def listen_writes(self, on_write: Callable[[str, tuple[float, float, float, float] | None],
+                                               None]) -> Callable[[], None]:
+        """Call ``on_write`` for every ingest any process commits; returns a stopper.
+
+        A daemon thread holds one connection outside the pool with ``LISTEN`` on
+        :data:`WRITE_CHANNEL`; the ingest of this or another process sends a NOTIFY
+        in its transaction, which PostgreSQL delivers only once it commits. If the
+        connection drops, the thread reconnects and reports a write of every kind
+        everywhere (it may have missed some meanwhile).
+        """
+        stop = threading.Event()
+
+        def run() -> None:
+            missed = False
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self.url, autocommit=True,
+                                         connect_timeout=5) as conn:
+                        conn.execute(f"LISTEN {WRITE_CHANNEL}")
+                        if missed:
+                            for kind in KIND_ORDER:
+                                on_write(kind, None)
+                        while not stop.is_set():
+                            for note in conn.notifies(timeout=1.0):
+                                msg = json.loads(note.payload)
+                                b = msg.get("bounds")
+                                on_write(str(msg["kind"]), None if b is None else (
+                                    float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+                except (psycopg.Error, OSError, ValueError, KeyError):
+                    missed = True
+                    stop.wait(1.0)
+
+        thread = threading.Thread(target=run, name="onemap-listen-writes", daemon=True)
+        thread.start()
+
+        def stopper() -> None:
+            stop.set()
+            thread.join(timeout=5)
+
+        return stopper
 
     def _unique_error(self, prep: Prepared, exc: Exception) -> IngestError:
         sch = prep.schema
