@@ -353,7 +353,8 @@ def finish(doc: dict[str, Any], *, schemas_url: str | None = None,
     for schema in doc["components"].get("schemas", {}).values():
         props = schema.get("properties") if isinstance(schema, dict) else None
         geom = props.get("geometry") if isinstance(props, dict) else None
-        if isinstance(geom, dict) and str(geom.get("$ref", "")).endswith("/geometryGeoJSON"):
+        if isinstance(props, dict) and isinstance(geom, dict) \
+                and str(geom.get("$ref", "")).endswith("/geometryGeoJSON"):
             props["geometry"] = {"allOf": [geom], "nullable": True}
     return doc
 
