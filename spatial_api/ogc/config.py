@@ -146,7 +146,9 @@ def pygeoapi_config(
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration for ``layers`` (``base_url`` ends with ``/ogc``)."""
     extents = extents or {}
-    resources: dict[str, Any] = {lyr.id: resource(lyr, extents.get(lyr.id)) for lyr in layers}
+    resources: dict[str, Any] = {
+        lyr.id: resource(lyr, extents.get(lyr.id), tiles=getattr(lyr, "tiles", True))
+        for lyr in layers}
     if with_processes:
         resources.update(processes(role))
     return {
