@@ -58,10 +58,8 @@ def posted(served: tuple[str, PerceptionService]) -> dict[str, Any]:
             "unit": feat["properties"]["unit"]}
 
 
-def _get(base: str, path: str, headers: dict[str, str] | None = None,
-         **params: str) -> httpx.Response:
-    return httpx.get(f"{base}{EDR}/{path}", params=params, headers=headers or {},
-                     timeout=60)
+def _get(base: str, path: str, **params: str) -> httpx.Response:
+    return httpx.get(f"{base}{EDR}/{path}", params=params, timeout=60)
 
 
 def _check_series(cov: dict[str, Any], posted: dict[str, Any]) -> None:
@@ -98,6 +96,10 @@ def test_position_is_a_point_series_of_what_was_posted(
     assert r.status_code == 200, r.text
     assert r.json()["domain"]["axes"]["t"]["values"] == [
         posted["readings"][1]["t"], posted["readings"][2]["t"]]
+    # Far from any sensor (the sea south of the district): an empty collection.
+    r = _get(base, "position", coords="POINT(114.0 22.3)", datetime=window)
+    assert r.status_code == 200, r.text
+    assert r.json()["type"] == "CoverageCollection" and r.json()["coverages"] == []
 
 
 def test_area_is_a_collection_with_the_sensor(

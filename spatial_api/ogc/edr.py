@@ -9,8 +9,8 @@ Part 1 §8.2.1 and §8.2.3) with ``coords`` (WKT in CRS84), ``datetime`` and
 Answers are CoverageJSON (OGC CoverageJSON 1.0, §9 domain types): one
 ``PointSeries`` coverage per sensor — axes ``x``, ``y`` (its point) and ``t``
 (the times of its readings) and one range, the readings' values. ``position``
-answers one ``Coverage`` when one sensor stands at the point, else a
-``CoverageCollection``; ``area`` always a ``CoverageCollection``.
+answers one ``Coverage`` when one sensor with readings stands at the point, else a
+``CoverageCollection`` (empty when none); ``area`` always a ``CoverageCollection``.
 
 The readings come from the readings store (``PerceptionDB.series``, one index range
 scan per sensor). The collection is configured only for roles that see the
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderNoDataError
+from pygeoapi.provider.base import ProviderInvalidQueryError
 from pygeoapi.provider.base_edr import BaseEDRProvider
 from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
@@ -150,8 +150,8 @@ class SensorReadingsProvider(BaseEDRProvider):  # type: ignore[misc]
                     _, _, dist = _GEOD.inv(np.full(len(df), p.x), np.full(len(df), p.y), xs, ys)
                     near |= dist <= POSITION_TOLERANCE_M
             covs = self._coverages(df[near], kwargs.get("datetime_"))
-        if not covs:
-            raise ProviderNoDataError(user_msg="no sensor readings at this position")
+        # No sensor or no reading there: an empty collection (pygeoapi 0.21 answers
+        # ProviderNoDataError's 204 with a body, which HTTP forbids, RFC 9110 §15.3.5).
         if len(covs) == 1:
             cov = covs[0]
             return {**cov, "parameters": self._parameters([cov]), "referencing": _REFERENCING}
