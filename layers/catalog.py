@@ -24,7 +24,7 @@ from gis.errors import EntityNotFound, InvalidQuery
 from gis.filters import Filter, Queryable
 from gis.h3cells import AGGREGATE_RES, cell_to_str, str_to_cell
 from gis.model import ColType, GeomType, KindSchema, schema
-from gis.perception.db import active_alert_levels
+from gis.perception.db import PerceptionDB, active_alert_levels
 from gis.store.base import AsOf, BBox, Store
 from gis.store.common import check_bbox
 from gis.timeaxis import TimeFilter, parse_as_of
@@ -519,6 +519,141 @@ class SensorLayer(EntityLayer):
         return feat, n
 
 
+@dataclass
+class AlertLayer(Layer):
+    """Perception alerts (issue 11) as features: the sensor's point, alert properties.
+
+    Alerts are few (one per threshold crossing) and live in the perception tables,
+    not in an entity kind, so a page is filtered in memory. ``datetime`` selects the
+    alerts whose ``[started_at, ended_at)`` meets the instant or interval (an active
+    alert has no end), as for other valid-time layers (docs/ogc.md).
+    """
+
+    id: str
+    title_zh: str
+    title_en: str
+    access: AccessRule
+    description: str = ""
+    style: Style = field(default_factory=Style)
+    minzoom: int = 11
+    maxzoom: int = 22
+    time_field: str | None = "started_at"
+    geometry: GeomType = GeomType.POINT  # type: ignore[assignment]
+    #: Alerts change with every reading: never cached as tiles (config.py).
+    tiles: bool = False
+
+    _TYPES: tuple[tuple[str, ColType], ...] = (
+        ("sensor_id", ColType.TEXT), ("kind", ColType.TEXT), ("level", ColType.INTEGER),
+        ("value", ColType.REAL), ("threshold", ColType.REAL),
+        ("started_at", ColType.DATETIME), ("ended_at", ColType.DATETIME))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The sensors give the geometry."""
+        return ("sensor",)
+
+    def property_types(self) -> dict[str, dict[str, Any]]:
+        """``id`` and the alert columns (``ended_at`` null while active)."""
+        out: dict[str, dict[str, Any]] = {"id": {"type": "integer"}}
+        for name, t in self._TYPES:
+            out[name] = {"type": _JSON_TYPES[t]}
+            if t in _FORMATS:
+                out[name]["format"] = _FORMATS[t]
+        return out
+
+    def queryables(self, principal: Principal) -> dict[str, Queryable]:
+        """Every alert property."""
+        return {n: Queryable(n, t) for n, t in (("id", ColType.INTEGER), *self._TYPES)}
+
+    def temporal_roles(self) -> dict[str, str]:
+        """An alert is valid from its start until its end."""
+        return {"started_at": "primary-interval-start", "ended_at": "primary-interval-end"}
+
+    def temporal_extent(self, store: Store) -> tuple[str | None, str | None]:
+        """From the first alert's start; open end."""
+        df = self._table(store)
+        return (None if df.empty else str(df["started_at"].min())), None
+
+    def _table(self, store: Store) -> pd.DataFrame:
+        cols = ["id", *(n for n, _ in self._TYPES)]
+        db = PerceptionDB(store)
+        rows = [a.as_dict() for a in db.alerts(limit=1_000_000)] if db.has_tables() else []
+        df = pd.DataFrame.from_records(rows, columns=[*cols, "updated_at"])[cols]
+        if df.empty:
+            df["geometry"] = pd.Series([], dtype=object)
+            return df
+        sensors = store.query("sensor", columns=["id"], where={"id": sorted(set(df.sensor_id))})
+        pts = dict(zip(sensors["id"], sensors.geometry.values, strict=True))
+        df["geometry"] = [pts.get(s) for s in df["sensor_id"]]
+        return df
+
+    def _select(self, df: pd.DataFrame, q: FeatureQuery, principal: Principal) -> pd.DataFrame:
+        if q.filter is not None:
+            raise InvalidQuery("the alerts collection has no CQL2 filter; use its "
+                               "properties as query parameters, bbox and datetime")
+        allowed = self.queryables(principal)
+        for k, v in q.where.items():
+            if k not in allowed:
+                raise InvalidQuery(f"unknown or not queryable property {k!r}")
+            df = df[df[k] == _typed(v, allowed[k].type)]
+        if q.bbox is not None:
+            box = check_bbox(q.bbox)
+            keep = shapely.intersects(np.asarray(df.geometry.values, dtype=object),
+                                      shapely.box(*box[:4]))
+            df = df[np.asarray(keep, dtype=bool)]
+        tf = parse_as_of(q.as_of)
+        if tf is not None:
+            # started_at <= end and (ended_at null or ended_at > start): the valid
+            # interval meets the instant or interval (TimeFilter.sql, same texts).
+            start, end = tf.start, tf.end
+            if end is not None:
+                df = df[df["started_at"] <= (end + "T23:59:59Z" if len(end) == 10 else end)]
+            if start is not None:
+                df = df[df["ended_at"].isna() | (df["ended_at"] > start)]
+        order = [s.lstrip("+") for s in q.sortby]
+        for s in order:
+            if s.lstrip("-") not in allowed:
+                raise InvalidQuery(f"cannot sort by {s.lstrip('-')!r}")
+        if order:
+            df = df.sort_values([s.lstrip("-") for s in order],
+                                ascending=[not s.startswith("-") for s in order],
+                                kind="stable")
+        return df
+
+    def _to_features(self, df: pd.DataFrame, q_props: list[str] | None, skip: bool,
+                     target_crs: str | None) -> list[dict[str, Any]]:
+        cols = [n for n, _ in self._TYPES]
+        if q_props is not None:
+            unknown = [p for p in q_props if p not in cols and p != "id"]
+            if unknown:
+                raise InvalidQuery(f"unknown properties: {', '.join(unknown)}")
+            cols = [c for c in cols if c in q_props]
+        props = _records(df, cols, [c for c in cols if c == "level"])
+        geoms = ([None] * len(df) if skip or df.empty else
+                 geometries_to_geojson(df.geometry.values, target_crs))
+        return [{"type": "Feature", "id": int(i), "geometry": g, "properties": {"id": int(i), **p}}
+                for i, g, p in zip(df["id"].tolist(), geoms, props, strict=True)]
+
+    def features(self, store: Store, q: FeatureQuery, principal: Principal) -> FeaturePage:
+        """A page of alerts, newest first unless sorted."""
+        df = self._select(self._table(store), q, principal)
+        page = df.iloc[q.offset:q.offset + q.limit]
+        return FeaturePage(self._to_features(page, q.properties, q.skip_geometry,
+                                             q.target_crs), len(df))
+
+    def feature(self, store: Store, fid: str, principal: Principal,
+                target_crs: str | None = None) -> tuple[dict[str, Any], int]:
+        """One alert by id."""
+        df = self._table(store)
+        try:
+            row = df[df["id"] == int(fid)]
+        except ValueError:
+            raise EntityNotFound(f"no alert {fid!r}") from None
+        if row.empty:
+            raise EntityNotFound(f"no alert {fid!r}")
+        return self._to_features(row, None, False, target_crs)[0], 0
+
+
 # ---------------------------------------------------------------------------
 # aggregate layers
 
@@ -776,6 +911,8 @@ def _and(a: Any, b: Any) -> Any:
 
 EVERYONE = AccessRule(AccessRule.everyone())
 DEPTS = AccessRule(AccessRule.departments())
+#: The emergency department (and admin, who sees every layer).
+EMERGENCY = AccessRule(frozenset({"emergency"}))
 #: Who sees person-level rows.
 PERSONS_ACCESS = AccessRule(
     frozenset({"population"}),
@@ -835,6 +972,10 @@ def default_catalog() -> dict[str, Layer]:
         SensorLayer("sensors", "sensor", "物联感知设备", "Sensors", EVERYONE,
                     "Sensors with their latest reading and alert state.",
                     style=Style("#4e79a7", 0.9, 0.5, 4.0), minzoom=11),
+        AlertLayer("alerts", "预警", "Alerts", EMERGENCY,
+                   "Sensor alerts: started when a reading crosses its threshold, ended "
+                   "below the clear level (emergency and admin only).",
+                   style=Style("#d62728", 0.9, 0.5, 5.0)),
         AddressLayer("addresses", "标准地址", "Standard addresses", EVERYONE,
                      "The standard address registry (buildings' and houses' addresses)."),
         BlockLayer("blocks", "H3网格汇总", "H3 block aggregates", EVERYONE,

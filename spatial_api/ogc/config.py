@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from layers.catalog import Layer
@@ -24,6 +25,11 @@ SUPPORTED_CRS = [
     "http://www.opengis.net/def/crs/EPSG/0/3857",
 ]
 PROVIDER = "spatial_api.ogc.provider.OneMapProvider"
+EDR_PROVIDER = "spatial_api.ogc.edr.SensorReadingsProvider"
+#: The EDR collection of sensor readings, served to whoever sees the ``sensors`` layer.
+EDR_COLLECTION = "sensor-readings"
+#: Templates that replace pygeoapi's where its own are broken (see the files).
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TILE_PROVIDER = "spatial_api.ogc.provider.OneMapTileProvider"
 #: Luohu's extent, used until the store gives the real one.
 DEFAULT_BBOX = [114.08, 22.52, 114.25, 22.66]
@@ -92,7 +98,37 @@ def resource(layer: Layer, extent: Mapping[str, Any] | None = None,
                         "schemes": ["WebMercatorQuad"]},
             "format": {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"},
         })
+    if not tiles:
+        # A collection that is often empty (alerts): pygeoapi's JSON-LD page of no
+        # items is not JSON; ours is (templates/collections/items/index.jsonld).
+        res["templates"] = {"path": str(TEMPLATES_DIR), "static": str(TEMPLATES_DIR)}
     return res
+
+
+def edr_resource(extent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The OGC API EDR collection of sensor readings (``spatial_api/ogc/edr.py``).
+
+    No temporal extent is declared: pygeoapi would then refuse (400) a ``datetime``
+    outside it before the provider sees it, and readings arrive live.
+    """
+    bbox = list((extent or {}).get("bbox", DEFAULT_BBOX))
+    return {
+        "type": "collection",
+        "title": "传感器读数 Sensor readings",
+        "description": "Time series of every sensor (OGC API EDR: position and area "
+                       "queries, CoverageJSON); one parameter per sensor type.",
+        "keywords": ["传感器", "sensor", "time series", "EDR", "CoverageJSON"],
+        "links": [],
+        "extents": {"spatial": {"bbox": bbox, "crs": CRS84}},
+        "limits": {},
+        "providers": [{
+            "type": "edr",
+            "name": EDR_PROVIDER,
+            "data": "sensors",
+            "crs": [CRS84],
+            "storage_crs": CRS84,
+        }],
+    }
 
 
 #: Processes only some roles may see (others get 404, as for any hidden resource).
@@ -147,7 +183,11 @@ def pygeoapi_config(
 ) -> dict[str, Any]:
     """The whole pygeoapi configuration for ``layers`` (``base_url`` ends with ``/ogc``)."""
     extents = extents or {}
-    resources: dict[str, Any] = {lyr.id: resource(lyr, extents.get(lyr.id)) for lyr in layers}
+    resources: dict[str, Any] = {
+        lyr.id: resource(lyr, extents.get(lyr.id), tiles=getattr(lyr, "tiles", True))
+        for lyr in layers}
+    if "sensors" in resources:
+        resources[EDR_COLLECTION] = edr_resource(extents.get("sensors"))
     if with_processes:
         resources.update(processes(role))
     return {
