@@ -14,7 +14,7 @@ APT_PACKAGES := gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-zenhei pytho
                 mosquitto
 
 .PHONY: run test install install-test system-deps demo lint typecheck pytest bench bench-scale \
-        loadtest clean help packs fuzz triage-model
+        loadtest clean help packs fuzz triage-model run-deps
 
 help:
 	@echo "make run    - install, build the demo data if absent, serve on http://$(HOST):$(PORT)"
@@ -78,7 +78,12 @@ triage-model: install $(DATA_DIR)/onemap.gpkg
 	@ls $(DATA_DIR)/dispatch/model-v*.joblib >/dev/null 2>&1 || \
 	  $(BIN)/onemap dispatch train --limit $(TRIAGE_SAMPLE) --data-dir $(DATA_DIR)
 
-run: install $(DATA_DIR)/onemap.gpkg triage-model
+# What the server itself needs from Debian: Mosquitto, the embedded MQTT broker it starts
+# for the sensors (docs/perception.md); without it the server runs with HTTP readings only.
+run-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES=mosquitto
+
+run: install run-deps $(DATA_DIR)/onemap.gpkg triage-model
 	$(BIN)/onemap serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: install-test
