@@ -7,16 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from layers.access import ADMIN, WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
+from layers.access import ADMIN, WWW_AUTHENTICATE, UnknownApiKey
 from spatial_api.errors import error_body
-
-
-def _principal(request: Request) -> Principal:
-    key = request_api_key(request.headers.get("x-api-key"),
-                          request.headers.get("authorization"),
-                          request.query_params.get("api_key"))
-    principal: Principal = request.app.state.ogc.roles.principal(key)
-    return principal
+from spatial_api.principal import request_principal as _principal
 
 
 def audit_router() -> APIRouter:

@@ -16,19 +16,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from gis.analysis.enterprise_policies import policy_table
 from gis.analysis.enterprise_service import enterprise_portrait
 from gis.errors import InvalidQuery
-from layers.access import ADMIN, Principal, UnknownApiKey, request_api_key
+from layers.access import ADMIN, UnknownApiKey
 from spatial_api.errors import error_body
+from spatial_api.principal import request_principal as _principal
 
 #: Roles that may read enterprise portraits and the service lists.
 ENTERPRISE_ROLES = frozenset({ADMIN, "enterprise"})
 
 
-def _principal(request: Request) -> Principal:
-    key = request_api_key(request.headers.get("x-api-key"),
-                          request.headers.get("authorization"),
-                          request.query_params.get("api_key"))
-    principal: Principal = request.app.state.ogc.roles.principal(key)
-    return principal
 
 
 def enterprise_router() -> APIRouter:

@@ -21,9 +21,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from gis.errors import EntityNotFound, InvalidQuery
 from gis.model import KIND_ORDER
 from gis.store.base import Store
-from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
+from layers.access import WWW_AUTHENTICATE, UnknownApiKey
 from layers.catalog import Layer
 from spatial_api.oas import LAT, LON, errors
+from spatial_api.principal import request_principal as _principal
 from tiles.cache import DataVersionWatcher, VersionedStore
 from tiles.engine import BASEMAP, Tile
 from tiles.packs import PACK_SUFFIX, PackBuilder, list_packs, store_identity
@@ -126,12 +127,6 @@ def _state(request: Request) -> TileState:
     return state
 
 
-def _principal(request: Request) -> Principal:
-    key = request_api_key(request.headers.get("x-api-key"),
-                          request.headers.get("authorization"),
-                          request.query_params.get("api_key"))
-    principal: Principal = request.app.state.ogc.roles.principal(key)
-    return principal
 
 
 def _int(text: str, name: str) -> int:

@@ -21,9 +21,10 @@ from fastapi.staticfiles import StaticFiles
 
 from gis.blocks import cell_polygon
 from gis.errors import InvalidQuery
-from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey, request_api_key
+from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey
 from layers.catalog import PERSONS_ACCESS, FeatureQuery, Layer
 from spatial_api.oas import LAT, LON, errors
+from spatial_api.principal import request_principal as _principal
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 STATIC_DIR = VIEWER_DIR / "static"
@@ -60,12 +61,6 @@ REPORT_BODY = {"required": True, "content": {"application/json": {
     "example": {"area": _AREA_EXAMPLE, "as_of": "2024-06-30"}}}}
 
 
-def _principal(request: Request) -> Principal:
-    key = request_api_key(request.headers.get("x-api-key"),
-                          request.headers.get("authorization"),
-                          request.query_params.get("api_key"))
-    principal: Principal = request.app.state.ogc.roles.principal(key)
-    return principal
 
 
 def _unauthorised() -> JSONResponse:
