@@ -21,9 +21,8 @@ from gis.analysis.nearest import NearestInput, nearest_facility
 from gis.analysis.netinputs import FACILITY_ALIASES, FACILITY_TYPES
 from gis.analysis.route import RouteInput, route
 from gis.analysis.siting import SiteSuggestInput, site_suggest
-from gis.errors import CoreError
 from layers.catalog import PERSONS_ACCESS
-from spatial_api.ogc.processes import ProcessInputError, _ctx
+from spatial_api.ogc.processes import ProcessInputError, _ctx, core_errors
 
 _POINT = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 _MODE = {"type": "string", "enum": ["walk", "drive"], "default": "walk"}
@@ -140,12 +139,10 @@ class _NetworkProcessor(BaseProcessor):  # type: ignore[misc]
         """Check the inputs, run the analysis for the caller's role."""
         ctx = _ctx()
         inputs = check_inputs(self.pid, data)
-        try:
+        with core_errors():
             store = ctx.runtime.require_store()
             result = self.run(store, inputs, not PERSONS_ACCESS.allows(ctx.principal),
                               ctx.principal.k)
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         return "application/json", result
 
     def run(self, store: Any, d: dict[str, Any], suppress: bool, k: int) -> dict[str, Any]:

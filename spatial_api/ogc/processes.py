@@ -8,6 +8,8 @@ counts below k are suppressed (k-anonymity, docs/ogc.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -34,6 +36,16 @@ def _ctx() -> RequestContext:
     if ctx is None:
         raise ProcessorExecuteError(user_msg="the service is not ready")
     return ctx
+
+
+@contextmanager
+def core_errors() -> Iterator[None]:
+    """A core error in a process's inputs or run becomes pygeoapi's 400 (OGC exception body)."""
+    try:
+        yield
+    except CoreError as exc:
+        raise ProcessInputError(user_msg=exc.message) from None
+
 
 
 _AS_OF = {"title": "As of", "description": "Date of the analysis (YYYY-MM-DD); today if absent",
@@ -115,15 +127,13 @@ class BlockPortraitProcessor(BaseProcessor):  # type: ignore[misc]
     def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
         """Run the portrait for the caller's role."""
         ctx = _ctx()
-        try:
+        with core_errors():
             res = data.get("res", 9)
             inp = BlockPortraitInput(
                 cell=data.get("cell"), lon=_number(data, "lon"), lat=_number(data, "lat"),
                 res=int(res) if str(res).lstrip("-").isdigit() else -1,
                 as_of=data.get("as_of"))
             result = block_portrait(ctx.runtime.require_store(), inp)
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         if _suppress(ctx):
             result = result.suppressed_copy(ctx.principal.k)
         return "application/json", result.as_dict()
@@ -141,7 +151,7 @@ class RenewalImpactProcessor(BaseProcessor):  # type: ignore[misc]
     def execute(self, data: dict[str, Any], outputs: Any = None) -> tuple[str, dict[str, Any]]:
         """Run the renewal impact for the caller's role."""
         ctx = _ctx()
-        try:
+        with core_errors():
             area = data.get("area")
             if isinstance(area, dict) and area.get("type") == "Feature":
                 area = area.get("geometry")
@@ -158,8 +168,6 @@ class RenewalImpactProcessor(BaseProcessor):  # type: ignore[misc]
             if _suppress(ctx):  # whole-block person figures (docs/security.md)
                 result = public_impact(ctx.runtime.require_store(), inp, result,
                                        ctx.principal.k)
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         return "application/json", result.as_dict()
 
     def __repr__(self) -> str:
@@ -235,10 +243,8 @@ class SpaceMatchProcessor(BaseProcessor):  # type: ignore[misc]
         from gis.analysis.space_match import match_spaces, parse_demand
 
         ctx = _ctx()
-        try:
+        with core_errors():
             result = match_spaces(ctx.runtime.require_store(), parse_demand(data))
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         return "application/json", result.as_dict()
 
     def __repr__(self) -> str:
@@ -325,14 +331,12 @@ class EnterprisesAtRiskProcessor(BaseProcessor):  # type: ignore[misc]
         from gis.analysis.enterprise_service import enterprises_at_risk
 
         ctx = _enterprise_ctx()
-        try:
+        with core_errors():
             min_score = _number(data, "min_score")
             result = enterprises_at_risk(
                 ctx.runtime.require_store(), policy_table(), as_of=data.get("as_of"),
                 min_score=40.0 if min_score is None else min_score,
                 limit=_int_input(data, "limit", 1000))
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         return "application/json", result
 
     def __repr__(self) -> str:
@@ -351,15 +355,13 @@ class PolicyEligibleProcessor(BaseProcessor):  # type: ignore[misc]
         from gis.analysis.enterprise_service import policy_eligible
 
         ctx = _enterprise_ctx()
-        try:
+        with core_errors():
             pid = data.get("policy")
             if not isinstance(pid, str):
                 raise InvalidQuery("input 'policy' (a policy id) is required")
             result = policy_eligible(ctx.runtime.require_store(), policy_table().get(pid),
                                      as_of=data.get("as_of"),
                                      limit=_int_input(data, "limit", 1000))
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         return "application/json", result
 
     def __repr__(self) -> str:
@@ -420,7 +422,7 @@ class HotspotsProcessor(BaseProcessor):  # type: ignore[misc]
         ctx = _ctx()
         if not DEPTS.allows(ctx.principal):
             raise ProcessForbidden(user_msg="hot spots need a department's API key")
-        try:
+        with core_errors():
             res = data.get("res", 9)
             if isinstance(res, bool) or not str(res).lstrip("-").isdigit():
                 raise InvalidQuery("res must be an integer")
@@ -428,8 +430,6 @@ class HotspotsProcessor(BaseProcessor):  # type: ignore[misc]
             result = hotspots(ctx.runtime.require_store(), int(res), data.get("category"),
                               data.get("start"), data.get("end"),
                               0.05 if alpha is None else alpha)
-        except CoreError as exc:
-            raise ProcessInputError(user_msg=exc.message) from None
         return "application/geo+json", result
 
     def __repr__(self) -> str:
