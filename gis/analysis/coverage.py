@@ -113,18 +113,37 @@ def building_times(net: RoadNetwork, dem: Demand, seg: npt.NDArray[np.int64],
     return tt
 
 
+@dataclass(frozen=True)
+class FacilityReach:
+    """Travel time from the nearest facility of a type to every building standing at a date."""
+
+    day: str
+    demand: Demand
+    facilities: int
+    times_s: npt.NDArray[np.float64]  # per building of ``demand``; inf: not reached
+
+
+def facility_reach(store: Store, facility_type: str, mode: str, as_of: Any, limit_s: float,
+                   extra_sites: Sequence[tuple[float, float]] = (),
+                   engine: str = "scipy") -> FacilityReach:
+    """The reach shared by coverage, fire response and site suggestion (checked inputs)."""
+    day = as_of_date(as_of)
+    net = network_service(store).get(mode)
+    dem = demand(store, net, day)
+    fac = facilities(store, facility_type, day)
+    seg, t = source_points(net, fac.geometry.to_numpy(), extra_sites)
+    return FacilityReach(day, dem, len(fac),
+                         building_times(net, dem, seg, t, limit_s, engine))
+
+
 def covered_population(store: Store, facility_type: str, minutes: float, mode: str,
                        as_of: Any = None, extra_sites: Sequence[tuple[float, float]] = (),
                        engine: str = "scipy") -> tuple[int, int]:
     """(covered residents, all residents) with the facilities plus ``extra_sites``."""
-    day = as_of_date(as_of)
-    net = network_service(store).get(check_mode(mode))
-    dem = demand(store, net, day)
-    fac = facilities(store, check_facility_type(facility_type), day)
-    seg, t = source_points(net, fac.geometry.to_numpy(), extra_sites)
-    tt = building_times(net, dem, seg, t, minutes * 60.0, engine)
-    pop = dem.res.buildings["population"].to_numpy()
-    return int(pop[tt <= minutes * 60.0].sum()), int(pop.sum())
+    r = facility_reach(store, check_facility_type(facility_type), check_mode(mode), as_of,
+                       minutes * 60.0, extra_sites, engine)
+    pop = r.demand.res.buildings["population"].to_numpy()
+    return int(pop[r.times_s <= minutes * 60.0].sum()), int(pop.sum())
 
 
 def _share(a: int | None, b: int | None) -> float | None:
@@ -195,14 +214,10 @@ def service_coverage(store: Store, inp: CoverageInput, engine: str = "scipy") ->
         raise InvalidQuery("minutes must be one number for a coverage")
     minutes = mins[0]
     mode = check_mode(inp.mode)
-    day = as_of_date(inp.as_of)
-    net = network_service(store).get(mode)
-    dem = demand(store, net, day)
-    fac = facilities(store, ftype, day)
-    seg, t = source_points(net, fac.geometry.to_numpy())
-    tt = building_times(net, dem, seg, t, minutes * 60.0, engine)
-    covered = tt <= minutes * 60.0
-    b = dem.res.buildings
+    r = facility_reach(store, ftype, mode, inp.as_of, minutes * 60.0, engine=engine)
+    day = r.day
+    covered = r.times_s <= minutes * 60.0
+    b = r.demand.res.buildings
     pop = b["population"].to_numpy()
     frame = pd.DataFrame({"community_code": b["community_code"].astype(str), "population": pop,
                           "covered": np.where(covered, pop, 0)})
@@ -217,7 +232,7 @@ def service_coverage(store: Store, inp: CoverageInput, engine: str = "scipy") ->
     # Buildings outside every community (none in the demo) still count in the totals.
     tp, tc = int(pop.sum()), int(pop[covered].sum())
     return CoverageResult(
-        facility_type=ftype, minutes=minutes, mode=mode, as_of=day, facilities=len(fac),
+        facility_type=ftype, minutes=minutes, mode=mode, as_of=day, facilities=r.facilities,
         communities=rows, totals={"population": tp, "covered": tc, "share": _share(tc, tp)},
         gaps={"type": "FeatureCollection", "features": _gap_features(b, ~covered)},
     )

@@ -8,11 +8,9 @@ from typing import Any
 import numpy as np
 import shapely
 
-from gis.analysis.common import as_of_date
-from gis.analysis.coverage import building_times, demand, source_points
-from gis.analysis.netinputs import check_minutes, check_mode, facilities
+from gis.analysis.coverage import facility_reach
+from gis.analysis.netinputs import check_minutes, check_mode
 from gis.errors import InvalidQuery
-from gis.network import network_service
 from gis.store.base import Store
 
 
@@ -39,13 +37,9 @@ def fire_response(store: Store, inp: FireResponseInput) -> dict[str, Any]:
         raise InvalidQuery("minutes must be one number")
     minutes = mins[0]
     mode = check_mode(inp.mode)
-    day = as_of_date(inp.as_of)
-    net = network_service(store).get(mode)
-    dem = demand(store, net, day)
-    fac = facilities(store, "fire_station", day)
-    seg, t = source_points(net, fac.geometry.to_numpy())
-    tt = building_times(net, dem, seg, t, np.inf)
-    b = dem.res.buildings
+    r = facility_reach(store, "fire_station", mode, inp.as_of, np.inf)
+    day, tt = r.day, r.times_s
+    b = r.demand.res.buildings
     pop = b["population"].to_numpy()
     ok = tt <= minutes * 60.0
     pts = shapely.point_on_surface(b.geometry.to_numpy())
@@ -61,7 +55,7 @@ def fire_response(store: Store, inp: FireResponseInput) -> dict[str, Any]:
 
     n = len(b)
     out: dict[str, Any] = {
-        "minutes": minutes, "mode": mode, "as_of": day, "stations": len(fac),
+        "minutes": minutes, "mode": mode, "as_of": day, "stations": r.facilities,
         "buildings": n, "buildings_covered": int(ok.sum()),
         "buildings_share": round(float(ok.mean()), 4) if n else None,
         "residents": int(pop.sum()), "residents_covered": int(pop[ok].sum()),
