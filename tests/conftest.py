@@ -76,6 +76,23 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+def copy_demo(demo_dir: Path, dest: Path, *, terrain: bool = False) -> Path:
+    """A scratch copy of the seeded demo in ``dest`` for a test that writes (the session's
+    demo is shared). SQLite's backup API also copies what the WAL holds, which a plain
+    file copy would miss."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    dest.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(demo_dir / "onemap.gpkg")) as src, \
+            closing(sqlite3.connect(dest / "onemap.gpkg")) as dst:
+        src.backup(dst)
+    if terrain:
+        shutil.copy(demo_dir / "terrain.tif", dest / "terrain.tif")
+    return dest
+
+
 @pytest.fixture()
 def demo_store(demo_dir: Path) -> Iterator[GeoPackageStore]:
     store = GeoPackageStore(demo_dir / "onemap.gpkg")

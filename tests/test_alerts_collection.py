@@ -3,7 +3,6 @@ alert's interval, on a real uvicorn over a copy of the demo."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from gis.perception.service import PerceptionService
 from spatial_api.app import create_app
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 
 EMERGENCY = {"X-API-Key": "demo-emergency-key"}
 PLANNING = {"X-API-Key": "demo-planning-key"}
@@ -32,8 +32,7 @@ def served(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, PerceptionService]]:
     """The demo copied to a scratch GeoPackage, served by uvicorn."""
     d = tmp_path_factory.mktemp("alerts_collection")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
-    shutil.copy(demo_dir / "terrain.tif", d / "terrain.tif")
+    copy_demo(demo_dir, d, terrain=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("ONEMAP_DB_URL", raising=False)
         app = create_app(Settings(data_dir=d, offline_check_s=0, mqtt_embedded=False))

@@ -19,6 +19,7 @@ from layers.audit import AuditLog, verify_store
 from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 
 ADMIN = {"X-API-Key": "demo-admin-key"}
 POP = {"X-API-Key": "demo-population-key"}
@@ -95,7 +96,7 @@ def test_filters(store_factory: Callable[[], Store]) -> None:
 @pytest.fixture(scope="module")
 def copy_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("auditdemo")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
+    copy_demo(demo_dir, d)
     return d
 
 

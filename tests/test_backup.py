@@ -17,6 +17,7 @@ from spatial_api.cli import cli
 from spatial_api.cli_db import copy_store
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 
 EVENTS = ("id,source,category,status,occurred_at,lon,lat,address_text\n"
           "BK1,hotline_12345,占道经营,closed,2023-05-01T10:00:00Z,114.105,22.555,\n")
@@ -37,7 +38,7 @@ def fails(*args: str) -> str:
 def test_gpkg_backup_while_serving_and_restore(demo_dir: Path, tmp_path: Path) -> None:
     live = tmp_path / "live"
     live.mkdir()
-    shutil.copy(demo_dir / "onemap.gpkg", live / "onemap.gpkg")
+    copy_demo(demo_dir, live)
     before = json.loads(run("stats", "--json", "--data-dir", str(live)))["content_hash"]
     assert len(before) == 64
     out = tmp_path / "bk" / "onemap-backup.gpkg"

@@ -19,6 +19,7 @@ from gis.store import content_hash
 from gis.store.gpkg import GeoPackageStore
 from layers.audit import verify_store
 from spatial_api.local_server import free_port
+from tests.conftest import copy_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 300_000
@@ -52,9 +53,8 @@ def start_server(data_dir: Path, port: int,
 def test_sigkill_midway_through_an_ingest(demo_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    import shutil
 
-    shutil.copy(demo_dir / "onemap.gpkg", data / "onemap.gpkg")
+    copy_demo(demo_dir, data)
     big = tmp_path / "events.csv"
     rnd = random.Random(3)
     with big.open("w", encoding="utf-8") as fh:

@@ -4,7 +4,6 @@ CLI, start the app (lifespan loads the artefact), and call the routes as a clien
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from gis.store.gpkg import GeoPackageStore
 from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 
 KEY = {"X-API-Key": "demo-planning-key"}
 ADMIN = {"X-API-Key": "demo-admin-key"}
@@ -28,7 +28,7 @@ ADMIN = {"X-API-Key": "demo-admin-key"}
 @pytest.fixture(scope="module")
 def data_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("dispatch")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
+    copy_demo(demo_dir, d)
     r = CliRunner().invoke(cli, ["dispatch", "train", "--data-dir", str(d), "--limit", "3000"])
     assert r.exit_code == 0, r.output
     meta = json.loads(r.stdout)

@@ -3,7 +3,6 @@ layer (same Chromium/Playwright set-up as tests/test_viewer_browser.py)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS, MISSING, Viewer
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 @pytest.fixture(scope="module")
 def base_url(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     d = tmp_path_factory.mktemp("dispatch_browser")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
+    copy_demo(demo_dir, d)
     r = CliRunner().invoke(cli, ["dispatch", "train", "--data-dir", str(d), "--limit", "2000"])
     assert r.exit_code == 0, r.output
     port = free_port()

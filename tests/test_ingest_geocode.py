@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from gis.store.gpkg import GeoPackageStore
 from spatial_api.cli import cli
+from tests.conftest import copy_demo
 
 
 def test_hotline_rows_are_geocoded_at_ingest(demo_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copy(demo_dir / "onemap.gpkg", data / "onemap.gpkg")
+    copy_demo(demo_dir, data)
     store = GeoPackageStore(data / "onemap.gpkg")
     building = store.query("building", order_by=["id"], limit=1).iloc[0]
     before = store.count("event")

@@ -10,7 +10,6 @@ the store is rebuilt, the previous packs are not listed, and are rebuilt.
 from __future__ import annotations
 
 import gzip
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 from tiles.packs import pack_areas, pack_store_id, store_identity
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -40,7 +40,7 @@ def fresh(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     monkeypatch.delenv("ONEMAP_TILES_PACKS_DIR", raising=False)
     d = tmp_path / "data"
     d.mkdir()
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
+    copy_demo(demo_dir, d)
     return d
 
 

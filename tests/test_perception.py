@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 
 EMERGENCY = {"X-API-Key": "demo-emergency-key"}
 PLANNING = {"X-API-Key": "demo-planning-key"}
@@ -47,8 +47,7 @@ def server(request: pytest.FixtureRequest, demo_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The demo copied to a scratch store of each backend, served by uvicorn."""
     d = tmp_path_factory.mktemp("perception")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
-    shutil.copy(demo_dir / "terrain.tif", d / "terrain.tif")
+    copy_demo(demo_dir, d, terrain=True)
     with pytest.MonkeyPatch.context() as mp:
         url = None
         if request.param == "postgis":

@@ -3,7 +3,6 @@ draws the alert's area (pushed over SSE, no polling); a clearing reading removes
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from spatial_api.app import create_app
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 from tests.test_viewer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MISSING, Viewer
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
@@ -24,8 +24,7 @@ EMERGENCY = {"X-API-Key": "demo-emergency-key"}
 @pytest.fixture(scope="module")
 def served(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     d = tmp_path_factory.mktemp("pview")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
-    shutil.copy(demo_dir / "terrain.tif", d / "terrain.tif")
+    copy_demo(demo_dir, d, terrain=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("ONEMAP_DB_URL", raising=False)
         port = free_port()

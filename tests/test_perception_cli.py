@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import shutil
 from pathlib import Path
 
 import httpx
@@ -18,13 +17,13 @@ from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 from viewer.report import _EXTERNAL
 
 
 @pytest.fixture()
 def data(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(demo_dir / "onemap.gpkg", tmp_path / "onemap.gpkg")
-    shutil.copy(demo_dir / "terrain.tif", tmp_path / "terrain.tif")
+    copy_demo(demo_dir, tmp_path, terrain=True)
     monkeypatch.delenv("ONEMAP_DB_URL", raising=False)
     return tmp_path
 

@@ -18,6 +18,7 @@ from spatial_api.app import create_app
 from spatial_api.cli import cli
 from spatial_api.local_server import free_port, serve_in_thread
 from spatial_api.settings import Settings
+from tests.conftest import copy_demo
 from tests.test_perception import EMERGENCY, WAIT_S, SSEReader, _iso
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None,
@@ -28,8 +29,7 @@ pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None,
 def served(request: pytest.FixtureRequest, demo_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     d = tmp_path_factory.mktemp("mqtt")
-    shutil.copy(demo_dir / "onemap.gpkg", d / "onemap.gpkg")
-    shutil.copy(demo_dir / "terrain.tif", d / "terrain.tif")
+    copy_demo(demo_dir, d, terrain=True)
     with pytest.MonkeyPatch.context() as mp:
         url = None
         mp.delenv("ONEMAP_MQTT_URL", raising=False)
@@ -112,7 +112,7 @@ def test_mqtt_readings_alert_and_burst(served: tuple[str, object]) -> None:
 
 def test_no_broker_is_reported(demo_dir: Path, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copy(demo_dir / "onemap.gpkg", tmp_path / "onemap.gpkg")
+    copy_demo(demo_dir, tmp_path)
     monkeypatch.delenv("ONEMAP_DB_URL", raising=False)
     monkeypatch.setenv("ONEMAP_MQTT_URL", f"mqtt://127.0.0.1:{free_port()}")  # nobody there
     app = create_app(Settings(data_dir=tmp_path, offline_check_s=0))
