@@ -34,9 +34,13 @@ BBOX = (114.10, 22.53, 114.13, 22.56)
 REPEAT = 15
 
 
-def _wait(url: str, seconds: float = 60) -> None:
+def _wait(url: str, proc: subprocess.Popen[bytes] | None = None, seconds: float = 600) -> None:
+    # A full-scale start takes ~10 s on a quiet 2-core machine but over a minute on a busy
+    # one; wait long, but fail at once when the server has exited.
     deadline = time.time() + seconds
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -44,6 +48,16 @@ def _wait(url: str, seconds: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server at {url} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server; kill it if it has not gone within 30 s (a busy machine)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
@@ -58,11 +72,10 @@ def onemap_server(store_path: Path) -> Iterator[str]:
                             stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/ogc"
     try:
-        _wait(base + "/")
+        _wait(base + "/", proc)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        _stop(proc)
 
 
 _STOCK_CONFIG = """
@@ -120,13 +133,12 @@ def stock_server(store_path: Path, tables: list[str]) -> Iterator[str | None]:
                                  "error"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            _wait(f"http://127.0.0.1:{port}/")
+            _wait(f"http://127.0.0.1:{port}/", proc)
             yield f"http://127.0.0.1:{port}"
         except RuntimeError:
             yield None
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            _stop(proc)
 
 
 def _items(client: httpx.Client, url: str, params: dict[str, Any],
