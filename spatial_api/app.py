@@ -74,12 +74,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
         app.state.perception = app.state.perception_rt.service
         from gis.indicators import IndicatorEngine
+        from gis.indicators.alerts import IndicatorAlerts
 
         app.state.indicators = IndicatorEngine(app.state.store, indicator_catalog,
                                                dispatch=app.state.cases.table)
+        # Threshold crossings go to the same alert log and SSE hub as sensor alerts.
+        app.state.indicator_alerts = IndicatorAlerts(app.state.indicators,
+                                                     app.state.perception.listeners)
+        if settings.indicator_alerts_s > 0:
+            app.state.indicator_alerts.start(settings.indicator_alerts_s)
         try:
             yield
         finally:
+            app.state.indicator_alerts.stop()
             app.state.indicators.close()
             app.state.perception_rt.stop()
             app.state.tiles.stop()

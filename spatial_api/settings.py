@@ -24,6 +24,8 @@ class Settings(CoreSettings):
     mqtt_embedded: bool = True  # start a local Mosquitto when no URL is set
     offline_check_s: float = 60.0  # how often the offline rule runs (0: never)
     sse_heartbeat_s: float = 15.0
+    # indicators (issue 17; docs/indicators.md)
+    indicator_alerts_s: float = 60.0  # how often thresholds are evaluated (0: never)
 
     @property
     def base_url(self) -> str:
