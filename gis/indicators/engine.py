@@ -17,6 +17,7 @@ area's edge, so that nested answers cannot be subtracted either.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,6 +38,8 @@ from gis.indicators.errors import IndicatorInputError, UnknownArea
 from gis.indicators.queries import QUERIES
 from gis.indicators.sources import Frame, Sources
 from gis.store.base import Store
+
+log = logging.getLogger(__name__)
 
 FREQS: tuple[str, ...] = ("day", "week", "month", "year")
 #: Longest series answered (a day series of almost three years).
@@ -138,6 +141,15 @@ class IndicatorEngine:
         """Stop listening to the store."""
         self.sources.detach()
 
+    def warm(self) -> None:
+        """Read the frames and answer the default summary, so the first cockpit after
+        start-up is served from the cache (run in a background thread; errors are logged
+        and dropped, never raised)."""
+        try:
+            self.summary()
+        except Exception as exc:  # a warm-up must never break the app
+            log.info("indicator warm-up stopped: %s", exc)
+
     # -- caching ----------------------------------------------------------------
 
     def _cached(self, key: Any, build: Any) -> Any:
@@ -158,11 +170,14 @@ class IndicatorEngine:
         """The default ``as_of``: the day of the last event received, at most today (the
         demo's history ends before today; a live store's last event is today)."""
         today = datetime.now(UTC).date()
-        occ = self.sources.events().cols["occurred_at"]
-        if len(occ) == 0:
-            return today
-        last = date.fromisoformat(str(np.sort(occ)[-1])[:10])
-        return min(last, today)
+
+        def last() -> date:
+            occ = self.sources.events().cols["occurred_at"]
+            if len(occ) == 0:
+                return today
+            return datetime.fromtimestamp(int(occ.max()), UTC).date()
+
+        return min(self._cached(("data_end", self.sources.generation), last), today)  # type: ignore[no-any-return]
 
     def window(self, start: str | date | None = None, to: str | date | None = None,
                freq: str | None = None, as_of: str | date | None = None) -> Window:
@@ -360,6 +375,7 @@ class IndicatorEngine:
         else:
             code, lv = None, "district"
         gen = self.sources.refresh()
+        self.sources.prefetch()  # every frame a headline needs, in parallel (cold engine)
         w = self.window(start, to, freq, as_of)
         kk = k or self.k
         key = ("summary", gen, lv, code, w, reveal, kk)
