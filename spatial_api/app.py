@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.state.indicators = IndicatorEngine(app.state.store, indicator_catalog,
                                                dispatch=app.state.cases.table)
+        app.state.indicators.listen()  # PostGIS: other processes' writes
         # Threshold crossings go to the same alert log and SSE hub as sensor alerts.
         app.state.indicator_alerts = IndicatorAlerts(app.state.indicators,
                                                      app.state.perception.listeners)

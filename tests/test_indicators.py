@@ -416,6 +416,8 @@ def test_http_contract(client: TestClient) -> None:
     ("/indicators/population?freq=hour", 400),
     ("/indicators/population?as_of=2024-02-30", 400),
     ("/indicators/population?from=24-01-01", 400),
+    ("/indicators/population?from=0001-01-01", 400),
+    ("/indicators/population?as_of=9999-12-31&freq=year", 400),
     ("/indicators/population?from=2024-06-01&to=2024-01-01", 400),
     ("/indicators/population?res=12&level=block", 400),
     ("/indicators/population?freq=day&from=2000-01-01&to=2024-01-01", 400),
@@ -580,6 +582,24 @@ def test_postgis_gives_the_same_indicators(demo_dir: Path, pg_cluster: Any,
             before = eng.indicator("population", **q)["values"][0]["value"]
             pg.ingest("person", _person("PGX", 114.12, 22.55))
             assert eng.indicator("population", **q)["values"][0]["value"] == before + 1
+            # another process's write arrives over LISTEN/NOTIFY
+            eng.listen()
+            deadline = time.monotonic() + 30
+            while not pg.sql_read("SELECT count(*) FROM pg_stat_activity WHERE "
+                                  "query LIKE ?", ["LISTEN %"])[0][0]:
+                assert time.monotonic() < deadline, "the listener did not start"
+                time.sleep(0.1)
+            other = PostGISStore(url)
+            try:
+                other.ingest("person", _person("PGY", 114.12, 22.55))
+                deadline = time.monotonic() + 30
+                value = before + 1
+                while value == before + 1 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    value = eng.indicator("population", **q)["values"][0]["value"]
+                assert value == before + 2
+            finally:
+                other.close()
         finally:
             gp.close()
             eng.close()

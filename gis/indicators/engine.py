@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -45,6 +45,7 @@ FREQS: tuple[str, ...] = ("day", "week", "month", "year")
 #: Longest series answered (a day series of almost three years).
 MAX_POINTS = 1000
 BLOCK_RES = range(7, 10)
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 DEFAULT_K = 5
 
 
@@ -66,9 +67,13 @@ def parse_day(value: str | date | None, name: str) -> date | None:
     try:
         if len(text) != 10:
             raise ValueError
-        return date.fromisoformat(text)
+        d = date.fromisoformat(text)
     except ValueError:
         raise IndicatorInputError(f"{name} must be a date YYYY-MM-DD") from None
+    if not FIRST_DAY <= d <= LAST_DAY:
+        # pandas' calendar arithmetic (shift) covers 1677-2262; keep well inside it
+        raise IndicatorInputError(f"{name} must be from {FIRST_DAY} to {LAST_DAY}")
+    return d
 
 
 def periods(start: date, to: date, freq: str) -> list[tuple[date, date]]:
@@ -136,10 +141,22 @@ class IndicatorEngine:
         self._cache: OrderedDict[Any, Any] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._stop_listening: Callable[[], None] | None = None
+
+    def listen(self) -> None:
+        """Also hear the writes of other processes on a PostGIS store (its LISTEN/NOTIFY
+        channel, as the tile cache does); the GeoPackage store's write log is read per
+        request instead (:meth:`Sources.refresh`)."""
+        listen = getattr(self.store, "listen_writes", None)
+        if callable(listen) and self._stop_listening is None:
+            self._stop_listening = listen(self.sources.on_write)
 
     def close(self) -> None:
         """Stop listening to the store."""
         self.sources.detach()
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
 
     def warm(self) -> None:
         """Read the frames and answer the default summary, so the first cockpit after
