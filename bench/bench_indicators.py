@@ -27,15 +27,16 @@ from gis.store.base import Store
 def run(store: Store) -> list[Row]:
     """The indicator figures."""
     network_service(store).networks()  # built at server start-up, not per request
-    colds = []
+    colds, cpus = [], []
     eng = None
     for _ in range(3):
         if eng is not None:
             eng.close()
         eng = IndicatorEngine(store)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         body = eng.summary()
         colds.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)  # all threads: less sensitive to other load
     assert eng is not None
     n = len(body["items"])
     cached = timeit(eng.summary, repeat=50, warmup=1)
@@ -51,7 +52,7 @@ def run(store: Store) -> list[Row]:
     return [
         Row(f"indicators: all {n} headline indicators for the district, cold "
             "(12-month series)", f"{np.median(colds):.2f} s",
-            anchor=f"max {max(colds):.2f} s of 3", goal="≤ 3 s"),
+            anchor=f"max {max(colds):.2f} s of 3; CPU {np.median(cpus):.2f} s", goal="≤ 3 s"),
         Row("indicators: the same, cached (p50 / p95 of 50)",
             f"{ms(p(cached, 0.5))} / {ms(p(cached, 0.95))}", goal="≤ 300 ms"),
         Row("indicators: the same for another as_of (frames read, median of 3)",

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     daemon=True)
         if settings.indicator_alerts_s > 0:
             app.state.indicator_alerts.start(settings.indicator_alerts_s)
+        if settings.indicators_warm:
             ind_warm.start()  # the frames and the default summary, off the start-up path
         try:
             yield

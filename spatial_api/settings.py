@@ -26,6 +26,7 @@ class Settings(CoreSettings):
     sse_heartbeat_s: float = 15.0
     # indicators (issue 17; docs/indicators.md)
     indicator_alerts_s: float = 60.0  # how often thresholds are evaluated (0: never)
+    indicators_warm: bool = False  # read the frames at start-up (``onemap serve`` does)
 
     @property
     def base_url(self) -> str:

@@ -607,3 +607,18 @@ def test_postgis_gives_the_same_indicators(demo_dir: Path, pg_cluster: Any,
         src.close()
         pg.close()
         pg_cluster.drop_database(url)
+
+
+def test_serve_warms_the_cockpit(demo_dir: Path, tmp_path: Path) -> None:
+    """With ``indicators_warm`` (``onemap serve``) the default summary is computed in the
+    background at start-up: the first request finds it in the cache."""
+    app = create_app(Settings(data_dir=copy_demo(demo_dir, tmp_path), indicator_alerts_s=0,
+                              indicators_warm=True))
+    with TestClient(app) as c:
+        eng: IndicatorEngine = app.state.indicators
+        deadline = time.monotonic() + 120
+        while not any(k[0] == "summary" for k in list(eng._cache)):
+            assert time.monotonic() < deadline, "no warm-up"
+            time.sleep(0.2)
+        body = c.get("/indicators/summary", headers=ADMIN).json()
+        assert body["items"] and body["as_of"] == eng.data_end().isoformat()
