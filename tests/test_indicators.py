@@ -622,3 +622,35 @@ def test_serve_warms_the_cockpit(demo_dir: Path, tmp_path: Path) -> None:
             time.sleep(0.2)
         body = c.get("/indicators/summary", headers=ADMIN).json()
         assert body["items"] and body["as_of"] == eng.data_end().isoformat()
+
+
+def test_dispatch_cases_count_as_events(demo_dir: Path, tmp_path: Path) -> None:
+    """A case received through the dispatch workflow (its own table) is an event opened and,
+    once closed, an event closed; the cache notices the case's transitions."""
+    from gis.cases.workflow import CaseBook, Place
+
+    d = copy_demo(demo_dir, tmp_path)
+    st = GeoPackageStore(d / "onemap.gpkg")
+    eng = IndicatorEngine(st)
+    try:
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        q: dict[str, Any] = {"level": "subdistrict", "code": "440303003", "as_of": today,
+                             "freq": "day", "reveal": True}
+        opened = eng.indicator("events_opened", **q)["values"][0]["value"]
+        closed = eng.indicator("events_closed", **q)["values"][0]["value"]
+        sd = st.query("subdistrict", where={"code": "440303003"}).geometry.iloc[0]
+        pt = sd.representative_point()
+        book = CaseBook(st, load_table())
+        case = book.create("东门路边占道经营", "占道经营", place=Place(
+            lon=pt.x, lat=pt.y, subdistrict_code="440303003"))
+        assert eng.indicator("events_opened", **q)["values"][0]["value"] == opened + 1
+        for action in ("dispatch", "start", "close"):
+            book.transition(case["id"], action)
+        assert eng.indicator("events_closed", **q)["values"][0]["value"] == closed + 1
+        blocks = eng.indicator("events_opened", level="block", as_of=today, freq="day",
+                               reveal=True)["values"]
+        cell = h3.latlng_to_cell(pt.y, pt.x, 9)
+        assert next(r["value"] for r in blocks if r["code"] == cell) >= 1
+    finally:
+        eng.close()
+        st.close()
