@@ -382,7 +382,6 @@ export function mount(root, ctx) {
   };
   controller.ready = Promise.all([refresh(), loadAlerts()]);
   controller.ready.catch((e) => console.warn('cockpit', e));
-  if (api.onRoleChange) api.onRoleChange(() => { controller.restart().catch(() => {}); });
   window.onemapCockpit = controller;
   return controller;
 }

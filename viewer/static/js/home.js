@@ -36,9 +36,11 @@ export function initHome({ api, i18n, map }) {
   }
 
   if (button) button.addEventListener('click', showCockpit);
+  // Signing in on the map keeps the map (the user is working there); the 驾驶舱 button
+  // appears. A page opened with a department key starts on the cockpit.
   api.onRoleChange(() => {
-    if (COCKPIT_ROLES.has(api.role()) && window.location.hash !== '#map') showCockpit();
-    else update();
+    update();
+    if (cockpit && !root.hidden) cockpit.restart().catch(() => {});
   });
   if (COCKPIT_ROLES.has(api.role()) && window.location.hash !== '#map') showCockpit();
   else update();
