@@ -20,6 +20,7 @@ from spatial_api.alert_routes import AlertHub, alert_router
 from spatial_api.dispatch_routes import dispatch_router
 from spatial_api.enterprise_routes import enterprise_router, space_router
 from spatial_api.errors import install_handlers
+from spatial_api.indicator_routes import indicator_router
 from spatial_api.ogc import gate as ogc
 from spatial_api.sensor_routes import sensor_router, start_perception
 from spatial_api.settings import Settings
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from gis.analysis.enterprise_policies import policy_table
 
     policy_table()
+    from gis.indicators import load_catalog
+
+    indicator_catalog = load_catalog()  # a broken config/indicators.yaml stops start-up too
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,9 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                       settings.data_dir, build_packs=settings.packs_on_start)
         app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
         app.state.perception = app.state.perception_rt.service
+        from gis.indicators import IndicatorEngine
+
+        app.state.indicators = IndicatorEngine(app.state.store, indicator_catalog,
+                                               dispatch=app.state.cases.table)
         try:
             yield
         finally:
+            app.state.indicators.close()
             app.state.perception_rt.stop()
             app.state.tiles.stop()
             app.state.network.detach()
@@ -111,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_metrics(app)
     app.include_router(dispatch_router())
+    app.include_router(indicator_router())
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> Any:

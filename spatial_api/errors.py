@@ -24,6 +24,13 @@ from gis.errors import (
     StoreUnavailable,
     UnknownKind,
 )
+from gis.indicators.errors import (
+    IndicatorAuthError,
+    IndicatorConfigError,
+    IndicatorInputError,
+    UnknownArea,
+    UnknownIndicator,
+)
 from gis.perception.errors import (
     BadReading,
     DeviceAuthError,
@@ -59,6 +66,12 @@ ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (RulesConfigError, 500, "ServerError"),
     (RateLimited, 429, "TooManyRequests"),
     (BackupError, 409, "Conflict"),
+    # indicators (issue 17)
+    (UnknownIndicator, 404, "NotFound"),
+    (UnknownArea, 404, "NotFound"),
+    (IndicatorInputError, 400, "InvalidParameterValue"),
+    (IndicatorAuthError, 401, "Unauthorized"),
+    (IndicatorConfigError, 500, "ServerError"),
 ]
 
 

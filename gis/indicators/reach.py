@@ -1,0 +1,48 @@
+"""Network reach for the coverage indicators, cached.
+
+The analyses of gis/analysis/coverage.py answer one date at a time and recount the
+residents from the store for each (seconds at full scale). A coverage *series*
+would repeat that per period, so here the expensive parts are shared: every building
+that ever stood is joined to the network once, and the reach from a set of facilities
+is computed once per distinct set (facilities rarely open or close, so a 12-month
+series usually needs one reach). The same functions as the analysis do the work
+(:func:`gis.analysis.coverage.source_points`, :func:`building_times`), so the numbers
+are the analysis's numbers (tested against :func:`service_coverage`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gis.analysis.coverage import Demand, building_times, source_points
+from gis.analysis.netinputs import Residents, facilities, locate
+from gis.indicators.sources import Sources
+from gis.network import network_service
+
+
+def building_covered(src: Sources, facility_type: str, minutes: float, mode: str,
+                     day: date) -> npt.NDArray[np.bool_]:
+    """For every row of the buildings frame, whether a facility of the type open on
+    ``day`` reaches it within ``minutes`` by ``mode``."""
+    cache: dict[Any, Any] = src.cache("coverage", dict)
+    net = network_service(src.store).get(mode)
+    _, geo = src.buildings()
+    dem_key = ("demand", mode, id(net))
+    dem = cache.get(dem_key)
+    if dem is None:
+        dem = Demand(Residents(geo), locate(net, geo.geometry.to_numpy()))
+        cache[dem_key] = dem
+    fac = facilities(src.store, facility_type, day.isoformat())
+    ids = tuple(sorted(fac["id"].astype(str)))
+    key = ("reach", mode, id(net), facility_type, float(minutes), ids)
+    hit = cache.get(key)
+    if hit is None:
+        seg, t = source_points(net, fac.geometry.to_numpy())
+        limit = minutes * 60.0
+        hit = building_times(net, dem, seg, t, limit) <= limit
+        cache[key] = hit
+    return hit  # type: ignore[no-any-return]
