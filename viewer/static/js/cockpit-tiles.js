@@ -30,6 +30,15 @@ export const STRINGS = {
   },
 };
 
+// Units of the catalogue (config/indicators.yaml) as each language writes them.
+const UNITS = {
+  zh: { persons: '人', households: '户', enterprises: '家', events: '件', alerts: '条', sensors: '台' },
+  en: {},
+};
+
+/** An indicator's unit in the page's language. */
+export function unit(u, lang = 'zh') { return (UNITS[lang] || {})[u] ?? u ?? ''; }
+
 /** The time ranges of the selector: `from`/`to`/`freq` relative to the data's `as_of`. */
 export const RANGES = {
   '30d': (asOf) => ({ from: addDays(asOf, -29), to: asOf, freq: 'day' }),
@@ -117,8 +126,8 @@ export function tile(item, { t, lang, selected = false }) {
   const h = document.createElement('span'); h.className = 'ck-tile-title'; h.textContent = title(item, lang);
   const v = document.createElement('span'); v.className = 'ck-tile-value';
   const num = document.createElement('b'); num.textContent = fmt(item.value, lang);
-  const unit = document.createElement('small'); unit.textContent = item.unit ? ` ${item.unit}` : '';
-  v.append(num, unit);
+  const u = document.createElement('small'); u.textContent = item.unit ? ` ${unit(item.unit, lang)}` : '';
+  v.append(num, u);
   if (item.value === null && item.suppressed) { v.title = t('ck_suppressed'); num.textContent = '*'; }
   const tr = trend(item);
   const c = document.createElement('span'); c.className = `ck-change ${tr}`;

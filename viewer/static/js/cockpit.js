@@ -4,7 +4,7 @@
 // live alerts (SSE /alerts/stream), the day's events by category, a time range selector.
 // Clicking a subdistrict (or community) on the map, or a crumb, filters the whole page.
 import * as maplibregl from '/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs';
-import { RANGES, STRINGS, eventBars, fmt, getJSON, tile, title } from '/js/cockpit-tiles.js';
+import { RANGES, STRINGS, eventBars, fmt, getJSON, tile, title, unit } from '/js/cockpit-tiles.js';
 
 /** Roles that get the cockpit at `/` (the public keeps the map). */
 export const COCKPIT_ROLES = new Set(['population', 'planning', 'emergency', 'enterprise', 'admin']);
@@ -226,7 +226,7 @@ export function mount(root, ctx) {
     map.setPaintProperty('ck-line', 'line-color', lvl === 'block' ? 'rgba(255,255,255,0.6)' : '#ffffff');
     map.getSource('ck-areas').setData({ type: 'FeatureCollection', features: feats });
     mapHead.textContent = `${title(item, lang())} · ${t(`ck_l_${lvl}`)}`;
-    renderLegend(br, ramp, item.unit || fc.unit || '');
+    renderLegend(br, ramp, unit(item.unit || fc.unit || '', lang()));
     fit(feats);
     state.mapLoads += 1;
   }

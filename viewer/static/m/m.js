@@ -1,7 +1,7 @@
 // The phone cockpit (/m): the cockpit's headline indicators in one column, large type. Its
 // service worker (/m/sw.js) keeps the page, the last values and the district pack, so a
 // leader without network sees the last sync (docs/cockpit.md).
-import { RANGES, STRINGS, eventBars, fmt, getJSON, tile, title } from '/js/cockpit-tiles.js';
+import { RANGES, STRINGS, eventBars, fmt, getJSON, tile, title, unit } from '/js/cockpit-tiles.js';
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -70,7 +70,7 @@ function renderByArea(doc) {
   box.innerHTML = '';
   const item = (state.summary?.items || []).find((i) => i.id === state.indicator);
   const h = document.createElement('p'); h.className = 'ck-sub';
-  h.textContent = item ? `${title(item, state.lang)}${item.unit ? ` (${item.unit})` : ''}` : '';
+  h.textContent = item ? `${title(item, state.lang)}${item.unit ? ` (${unit(item.unit, state.lang)})` : ''}` : '';
   box.appendChild(h);
   const rows = (doc.values || []).filter((v) => v.value !== null && v.value !== undefined)
     .sort((a, b) => Number(b.value) - Number(a.value));
@@ -115,18 +115,22 @@ async function loadEvents() {
   }
 }
 
-/** Keep the district pack for offline maps: the worker answers its range requests. */
-async function keepPack() {
+/** Keep the district pack for offline maps (the worker answers range requests from it). While
+ * the server still builds its packs, ask again a little later. */
+async function keepPack(tries = 24) {
   try {
     const doc = await getJSON(api, '/packs');
     const packs = doc.packs || [];
-    const p = packs.find((x) => x.kind === 'district') || packs.find((x) => x.name === 'luohu') || packs[0];
-    if (!p) return;
+    const p = packs.find((x) => x.name === 'district');
+    if (!p) {
+      if (doc.status === 'building' && tries > 0) setTimeout(() => { keepPack(tries - 1); }, 5000);
+      return;
+    }
     const url = new URL(p.url, window.location.origin).pathname;
     const cache = await caches.open('onemap-m-pack');
     if (!(await cache.match(url))) await cache.add(url);
     state.pack = url;
-  } catch (e) { /* offline or no packs yet: the next sync keeps it */ }
+  } catch (e) { /* offline: the next sync keeps it */ }
 }
 
 async function sync() {
