@@ -272,11 +272,12 @@ export function mount(root, ctx) {
   }
 
   // ------------------------------------------------------------------ alerts (SSE)
+  const KIND = { zh: { threshold: '超阈值', offline: '设备离线', indicator: '指标' }, en: {} };
   function alertText(a) {
     const where = a.kind === 'indicator'
       ? `${a.indicator || a.indicator_id || ''} ${a.area_name || a.code || a.area_code || ''}`.trim()
       : (a.sensor_id || '');
-    return `L${a.level ?? '?'} · ${a.kind || ''} · ${where}`;
+    return `L${a.level ?? '?'} · ${(KIND[lang()] || {})[a.kind] || a.kind || ''} · ${where}`;
   }
 
   function inArea(a) {
@@ -376,8 +377,14 @@ export function mount(root, ctx) {
   mapBtn.addEventListener('click', () => { if (ctx.showMap) ctx.showMap(); });
 
   relabel();
+  function relabelAll() {
+    relabel();
+    renderTiles();
+    if (state.eventsDoc) { eventBody.innerHTML = ''; eventBody.appendChild(eventBars(state.eventsDoc, { t, lang: lang() })); }
+    return loadMap();
+  }
   const controller = {
-    state, map, refresh, setArea, setRange, setLevel, choose, relabel,
+    state, map, refresh, setArea, setRange, setLevel, choose, relabel: relabelAll,
     show() { root.hidden = false; map.resize(); },
     hide() { root.hidden = true; },
     restart() { state.asOf = null; return Promise.all([refresh(), loadAlerts()]); },

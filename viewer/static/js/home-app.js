@@ -20,4 +20,6 @@ const i18n = {
   t: (k) => (STRINGS[o.state.lang] || STRINGS.zh)[k] ?? o.t(k),
   lang: () => o.state.lang,
 };
-initHome({ api, i18n, map: o.map });
+const home = initHome({ api, i18n, map: o.map });
+// The top bar's language button: the cockpit writes its labels again.
+document.getElementById('lang').addEventListener('click', () => { if (home.cockpit) home.cockpit.relabel(); });
