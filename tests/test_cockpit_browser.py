@@ -261,6 +261,16 @@ def test_phone_cockpit_renders_and_works_offline(served: tuple[str, Any], browse
                             " e.querySelector('b').textContent])")
     assert offline == shown
     assert "offline" in (page.get_attribute("#m-status", "class") or "")
+    # The map: the basemap read from the kept pack, the subdistricts coloured over it.
+    page.wait_for_function("window.onemapMobile.state.mapDraws > 0", timeout=60_000)
+    page.evaluate("new Promise((r) => { const m = window.onemapMobile.state.map;"
+                  " if (m.loaded() && m.areTilesLoaded()) r(true); else m.once('idle', r); })")
+    assert page.evaluate("window.onemapMobile.state.mapSource") == "pack"
+    assert page.evaluate("window.onemapMobile.state.map.querySourceFeatures('basemap',"
+                         " {sourceLayer: 'district'}).length") > 0
+    codes = page.evaluate("new Set(window.onemapMobile.state.map.queryRenderedFeatures("
+                          "{layers: ['m-fill']}).map((f) => f.properties.code)).size")
+    assert codes == 10
     # A range request into the pack is answered from the worker's cache.
     got = page.evaluate(f"fetch('{pack}', {{headers: {{Range: 'bytes=0-6'}}}})"
                         ".then(async (r) => [r.status, new TextDecoder().decode("

@@ -10,7 +10,7 @@ const state = {
   range: localStorage.getItem('onemap.m.range') || '12m',
   area: localStorage.getItem('onemap.m.area') || '',
   asOf: null, summary: null, areas: [], indicator: null, synced: false, offline: !navigator.onLine,
-  loads: 0, pack: null, worker: null,
+  loads: 0, pack: null, worker: null, map: null, mapSource: null, mapDraws: 0,
 };
 const t = (k) => (STRINGS[state.lang] || STRINGS.zh)[k] ?? k;
 
@@ -99,11 +99,72 @@ function range() { return state.asOf ? RANGES[state.range](state.asOf) : { freq:
 async function loadByArea() {
   if (!state.indicator) return;
   const r = range();
-  const doc = await getJSON(api, `/indicators/${encodeURIComponent(state.indicator)}`, {
-    level: 'subdistrict', from: state.summary?.from || r.from, to: state.summary?.to || r.to, freq: state.summary?.freq || r.freq });
-  state.areas = (doc.values || []).map((v) => ({ code: v.code, name: v.name || v.code }));
+  const fc = await getJSON(api, `/indicators/${encodeURIComponent(state.indicator)}`, {
+    level: 'subdistrict', from: state.summary?.from || r.from, to: state.summary?.to || r.to,
+    freq: state.summary?.freq || r.freq, f: 'geojson' });
+  const values = (fc.features || []).map((f) => f.properties);
+  state.areas = values.map((v) => ({ code: v.code, name: v.name || v.code }));
   renderAreas();
-  renderByArea(doc);
+  renderByArea({ values });
+  drawMap(fc).catch((e) => { state.mapError = String(e.message || e); });
+}
+
+// ------------------------------------------------------------------ the map (from the pack)
+const RAMP = ['#edf8fb', '#b2e2e2', '#66c2a4', '#2ca25f', '#006d2c'];
+const RAMP_BAD = ['#fef0d9', '#fdcc8a', '#fc8d59', '#e34a33', '#b30000'];
+let mapPromise = null;
+
+/** The MapLibre map on the basemap style, its tiles read from the district pack when one is
+ * kept (pmtiles://, answered by the worker from its cache), else from /tiles. */
+function makeMap() {
+  mapPromise ??= (async () => {
+    const maplibregl = await import('/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs');
+    const style = await (await fetch('/styles/basemap.json')).json();
+    const pack = localStorage.getItem('onemap.m.pack');
+    if (pack && window.pmtiles) {
+      const protocol = new window.pmtiles.Protocol();
+      maplibregl.addProtocol('pmtiles', protocol.tile);
+      style.sources.basemap = { type: 'vector', url: `pmtiles://${window.location.origin}${pack}` };
+      state.mapSource = 'pack';
+    } else state.mapSource = 'tiles';
+    const map = new maplibregl.Map({ container: 'm-map', style, center: [114.14, 22.56], zoom: 10.4,
+      attributionControl: { compact: true }, fadeDuration: 0, dragRotate: false, pitchWithRotate: false,
+      localIdeographFontFamily: "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', sans-serif" });
+    await new Promise((resolve) => map.on('load', resolve));
+    map.addSource('m-areas', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    const firstSymbol = (map.getStyle().layers || []).find((l) => l.type === 'symbol');
+    map.addLayer({ id: 'm-fill', type: 'fill', source: 'm-areas', paint: { 'fill-color': '#c8ccd2', 'fill-opacity': 0.7 } },
+      firstSymbol ? firstSymbol.id : undefined);
+    map.addLayer({ id: 'm-line', type: 'line', source: 'm-areas', paint: { 'line-color': '#ffffff', 'line-width': 1 } },
+      firstSymbol ? firstSymbol.id : undefined);
+    map.on('click', 'm-fill', (e) => { const f = e.features && e.features[0]; if (f) setArea(f.properties.code); });
+    state.map = map;
+    return map;
+  })();
+  return mapPromise;
+}
+
+async function drawMap(fc) {
+  const map = await makeMap();
+  const item = (state.summary?.items || []).find((i) => i.id === state.indicator) || {};
+  const ramp = item.direction === 'lower_is_better' ? RAMP_BAD : RAMP;
+  const vals = fc.features.map((f) => f.properties.value).filter((v) => v !== null && v !== undefined).sort((a, b) => a - b);
+  const step = ['step', ['to-number', ['get', 'value'], 0], ramp[0]];
+  for (let i = 1; i < ramp.length && vals.length; i++) {
+    const q = vals[Math.floor((i * vals.length) / ramp.length)];
+    if (q > step[step.length - 2] || step.length === 3) step.push(q, ramp[i]);
+  }
+  map.setPaintProperty('m-fill', 'fill-color', ['case', ['==', ['get', 'value'], null], '#c8ccd2', step.length > 3 ? step : ramp[2]]);
+  map.setPaintProperty('m-fill', 'fill-opacity', ['case', ['==', ['get', 'code'], state.area || ''], 0.95, state.area ? 0.35 : 0.7]);
+  map.getSource('m-areas').setData(fc);
+  let x0 = Infinity; let y0 = Infinity; let x1 = -Infinity; let y1 = -Infinity;
+  const walk = (c) => {
+    if (typeof c[0] === 'number') { x0 = Math.min(x0, c[0]); y0 = Math.min(y0, c[1]); x1 = Math.max(x1, c[0]); y1 = Math.max(y1, c[1]); return; }
+    for (const d of c) walk(d);
+  };
+  for (const f of fc.features) if (f.geometry) walk(f.geometry.coordinates);
+  if (Number.isFinite(x0)) map.fitBounds([[x0, y0], [x1, y1]], { padding: 10, duration: 0 });
+  state.mapDraws = (state.mapDraws || 0) + 1;
 }
 
 async function loadEvents() {
@@ -130,6 +191,7 @@ async function keepPack(tries = 24) {
     const cache = await caches.open('onemap-m-pack');
     if (!(await cache.match(url))) await cache.add(url);
     state.pack = url;
+    localStorage.setItem('onemap.m.pack', url);  // the next start draws its map from the pack
   } catch (e) { /* offline: the next sync keeps it */ }
 }
 

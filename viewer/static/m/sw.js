@@ -2,11 +2,13 @@
 // the app shell (network first, so a deploy shows at once), the last answers of the cockpit's
 // APIs (network first, the cache when offline) and the district PMTiles pack (cache first;
 // range requests are cut from the cached file, as the pmtiles reader asks for byte ranges).
-const SHELL = 'onemap-m-shell-v1';
-const DATA = 'onemap-m-data-v1';
+const SHELL = 'onemap-m-shell-v2';
+const DATA = 'onemap-m-data-v2';
 const PACK = 'onemap-m-pack';
-const SHELL_URLS = ['/m', '/m/m.js', '/m/m.css', '/cockpit.css', '/js/cockpit-tiles.js'];
-const DATA_PREFIXES = ['/indicators', '/viewer/api/events/categories', '/packs'];
+const SHELL_URLS = ['/m', '/m/m.js', '/m/m.css', '/cockpit.css', '/js/cockpit-tiles.js',
+  '/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs', '/viewer/vendor/maplibre-gl/dist/maplibre-gl.css',
+  '/viewer/vendor/pmtiles/dist/pmtiles.js'];
+const DATA_PREFIXES = ['/indicators', '/viewer/api/events/categories', '/packs', '/styles/basemap.json', '/styles/glyphs'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(SHELL).then((c) => c.addAll(SHELL_URLS)).then(() => self.skipWaiting()));
