@@ -388,12 +388,14 @@ export function mount(root, ctx) {
     show() { root.hidden = false; map.resize(); },
     hide() { root.hidden = true; },
     restart() { state.asOf = null; return Promise.all([refresh(), loadAlerts()]); },
+    reloadAlerts: loadAlerts,
     destroy() { if (state.es) state.es.close(); clearInterval(state.poll); map.remove(); root.innerHTML = ''; },
   };
   controller.ready = Promise.all([refresh(), loadAlerts()]).then(() => new Promise((resolve) => {
     if (map.loaded() && map.areTilesLoaded() && !map.isMoving()) resolve(); else map.once('idle', resolve);
   })).then(() => { performance.mark('cockpit-interactive'); });
   controller.ready.catch((e) => console.warn('cockpit', e));
+  if (i18n.onLangChange) i18n.onLangChange(() => { controller.relabel(); });
   window.onemapCockpit = controller;
   return controller;
 }
