@@ -29,12 +29,20 @@ def test_index_is_served_and_routes_are_not_shadowed(client: TestClient) -> None
     assert client.get("/packs").status_code == 200
     assert client.get("/ogc/conformance?f=json").status_code == 200
     assert client.get("/address/parse", params={"q": "东门街道"}).status_code == 200
-    assert client.get("/app.js").status_code == 200
+    main = client.get("/main.js")
+    assert main.status_code == 200 and "javascript" in main.headers["content-type"]
+    # Every module main.js imports is served too (native ES modules, no bundler).
+    for name in re.findall(r"from '\./(js/[a-z]+\.js)'", main.text):
+        assert client.get(f"/{name}").status_code == 200, name
 
 
 def test_no_online_resource_in_the_app() -> None:
-    for name in ("index.html", "app.js", "app.css"):
-        text = (VIEWER / "static" / name).read_text(encoding="utf-8")
+    static = VIEWER / "static"
+    modules = [f"js/{p.name}" for p in (static / "js").glob("*.js")]
+    names = ["index.html", "main.js", "app.css", *modules]
+    assert len(names) > 10
+    for name in names:
+        text = (static / name).read_text(encoding="utf-8")
         urls = re.findall(r"https?://[^\s'\"<>)]+", text)
         assert all(u.startswith("http://www.w3.org/") for u in urls), (name, urls)
 

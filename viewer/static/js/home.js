@@ -2,6 +2,7 @@
 // The map stays one click away (the cockpit's "地图/Map" switch, `#map` in the URL) and the
 // cockpit too (the top bar's "驾驶舱/Cockpit" button, shown to department roles).
 import { COCKPIT_ROLES, mount } from '/js/cockpit.js';
+import { STRINGS } from '/js/cockpit-tiles.js';
 
 /**
  * Wire the cockpit into the page. ctx = {api, i18n, map}: the viewer's api and i18n modules
@@ -13,6 +14,7 @@ import { COCKPIT_ROLES, mount } from '/js/cockpit.js';
  * the map (the user is working there) and shows the 驾驶舱 button.
  */
 export function initHome({ api, i18n, map }) {
+  i18n.addStrings(STRINGS);  // before the page's first applyI18n: the top bar's button
   const root = document.getElementById('cockpit');
   const button = document.getElementById('to-cockpit');
   const header = document.querySelector('body > header');
@@ -51,16 +53,22 @@ export function initHome({ api, i18n, map }) {
 
   if (button) button.addEventListener('click', showCockpit);
   window.addEventListener('resize', place);
-  api.onRoleChange(() => {
-    const first = !resolved;
+  /** The server has answered the kept key's role (main.js calls it after the first /layers). */
+  function settle() {
+    if (resolved) return;
     resolved = true;
     update();
     // The role decides whether alerts come over SSE: start them again once it is known.
-    if (cockpit && !root.hidden) (first ? cockpit.reloadAlerts() : cockpit.restart()).catch(() => {});
+    if (cockpit && !root.hidden) cockpit.reloadAlerts().catch(() => {});
+  }
+  api.onRoleChange(() => {
+    if (!resolved) { settle(); return; }
+    update();
+    if (cockpit && !root.hidden) cockpit.restart().catch(() => {});
   });
   if (api.key() && (resolved ? COCKPIT_ROLES.has(api.role()) : true) && window.location.hash !== '#map') showCockpit();
   else update();
-  const home = { showMap, showCockpit, get cockpit() { return cockpit; } };
+  const home = { showMap, showCockpit, settle, get cockpit() { return cockpit; } };
   window.onemapHome = home;
   return home;
 }

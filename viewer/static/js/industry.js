@@ -1,13 +1,23 @@
-// The industrial-space one map (产业空间一张图): type filter and colouring of the
-// spaces, each building's spaces with rent/vacancy sparklines, the space-matching
+// The industrial-space one map (产业空间一张图): the spaces filtered by area, use, rent and
+// vacancy (GET /viewer/api/industrial) with their list, the type filter and colouring of
+// the spaces, each building's spaces with rent/vacancy sparklines, the space-matching
 // form with its explained ranking and the shortlist report, and supply vs demand
-// per subdistrict. It extends the industry pane of app.js through window.onemap.
-const $ = (id) => document.getElementById(id);
+// per subdistrict.
+import { api } from './api.js';
+import { t, addStrings } from './i18n.js';
+import { setLegend, removeLegend } from './map.js';
+import { state, on } from './state.js';
+import { $, el, toast, clickable } from './ui.js';
+
 const NS = 'http://www.w3.org/2000/svg';
 const TYPES = ['创新型产业用房', '政府物业', '产业园区', '社会物业'];
 const USES = ['研发', '办公', '生产', '仓储', '商业'];
 const NEEDS = ['near_arterial', 'near_similar', 'ground_floor'];
 const SECTIONS = 'ABCDEFGHIJKLMNOPQRST'.split('');
+
+const ind = { type: '', colour: 'vacancy', demand: null, result: null };
+const w = (k) => t(`ind.${k}`);
+let map = null;
 
 const WORDS = {
   zh: {
@@ -28,21 +38,11 @@ const WORDS = {
   },
 };
 
-let om = null;  // window.onemap
-const ind = { type: '', colour: 'vacancy', demand: null, result: null };
-const w = (k) => (WORDS[om.state.lang] || WORDS.zh)[k] ?? k;
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') e.textContent = v; else e.setAttribute(k, v);
-  }
-  e.append(...kids);
-  return e;
-}
+addStrings(Object.fromEntries(Object.entries(WORDS).map(([l, d]) =>
+  [l, Object.fromEntries(Object.entries(d).map(([k, v]) => [`ind.${k}`, v]))])));
 
 function labelled(key, input) {
-  const l = el('label'); l.append(el('span', { 'data-ind': key, text: w(key) }), input); return l;
+  const l = el('label'); l.append(el('span', { 'data-i18n': `ind.${key}`, text: w(key) }), input); return l;
 }
 
 function select(id, values, first) {
@@ -93,15 +93,32 @@ function bars(rows, keys, colors, width = 300) {
 }
 
 // ------------------------------------------------------------ the space map
+// Four classes each, so the legend can name the breaks: vacancy on a green–red scale
+// (ColorBrewer RdYlGn), rent on an orange–red one (OrRd).
+const CLASSES = {
+  vacancy: { prop: 'vacancy_rate', breaks: [0.1, 0.2, 0.4], colours: ['#1a9850', '#fee08b', '#fc8d59', '#d73027'],
+    unit: 'u_percent', title: 'lg_industry_vacancy', fmt: (x) => `${Math.round(x * 100)}` },
+  rent: { prop: 'rent', breaks: [60, 100, 150], colours: ['#fef0d9', '#fdcc8a', '#fc8d59', '#d7301f'],
+    unit: 'u_rent', title: 'lg_industry_rent', fmt: (x) => String(x) },
+};
+
 function colourExpr() {
-  if (ind.colour === 'rent') {
-    return ['interpolate', ['linear'], ['to-number', ['get', 'rent'], 0], 40, '#fee8c8', 100, '#fdbb84', 200, '#b30000'];
-  }
-  return ['interpolate', ['linear'], ['to-number', ['get', 'vacancy_rate'], 0], 0, '#1a9850', 0.15, '#fee08b', 0.4, '#d73027'];
+  const c = CLASSES[ind.colour] || CLASSES.vacancy;
+  const step = ['step', ['to-number', ['get', c.prop], 0], c.colours[0]];
+  c.breaks.forEach((b, i) => step.push(b, c.colours[i + 1]));
+  return step;
 }
 
 function applyColour() {
-  if (om.map.getLayer('industry')) om.map.setPaintProperty('industry', 'circle-color', colourExpr());
+  if (!map.getLayer('industry')) return;
+  map.setPaintProperty('industry', 'circle-color', colourExpr());
+  const c = CLASSES[ind.colour] || CLASSES.vacancy;
+  const classes = c.colours.map((color, i) => ({ color, stroke: '#4d3800',
+    label: i === 0 ? `< ${c.fmt(c.breaks[0])}` : i === c.breaks.length ? `≥ ${c.fmt(c.breaks[i - 1])}`
+      : `${c.fmt(c.breaks[i - 1])} – ${c.fmt(c.breaks[i])}` }));
+  if (state.industry && state.industry.features.length) {
+    setLegend('industry', { title: c.title, unit: c.unit, kind: 'circle', layers: ['industry'], classes });
+  } else removeLegend('industry');
 }
 
 async function showBuilding(bid) {
@@ -109,8 +126,8 @@ async function showBuilding(bid) {
   box.textContent = '';
   if (!bid) return;
   const p = new URLSearchParams();
-  if (om.state.asOf) p.set('as_of', om.state.asOf);
-  const data = await (await om.api(`/enterprise/api/buildings/${encodeURIComponent(bid)}/spaces?${p}`)).json();
+  if (state.asOf) p.set('as_of', state.asOf);
+  const data = await (await api(`/enterprise/api/buildings/${encodeURIComponent(bid)}/spaces?${p}`)).json();
   box.append(el('h4', { text: `${w('spaces_here')} · ${bid}` }));
   for (const s of data.spaces) {
     const li = el('div', { class: 'ind-space', 'data-id': s.id });
@@ -153,7 +170,7 @@ async function runMatch(ev) {
   delete $('match-list').dataset.ready;
   let r;
   try {
-    r = await om.api('/ogc/processes/space-match/execution', { method: 'POST',
+    r = await api('/ogc/processes/space-match/execution', { method: 'POST',
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: demand }) });
   } catch (e) {
     const body = e.status === 400 ? ' (400)' : '';
@@ -163,18 +180,18 @@ async function runMatch(ev) {
   ind.demand = demand; ind.result = res;
   const feats = res.candidates.map((c, i) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [c.lon, c.lat] },
     properties: { rank: i + 1, key: c.space_ids.join('+'), score: c.score } }));
-  om.map.getSource('ind-match').setData({ type: 'FeatureCollection', features: feats });
+  map.getSource('ind-match').setData({ type: 'FeatureCollection', features: feats });
   if (!res.candidates.length) $('match-msg').textContent = w('none');
   if (res.notes.length) $('match-msg').textContent += ` ${res.notes.join('; ')}`;
   res.candidates.forEach((c, i) => {
     const li = el('li', { 'data-key': c.space_ids.join('+') });
-    const cb = el('input', { type: 'checkbox', class: 'pick' });
+    const cb = el('input', { type: 'checkbox', class: 'pick', 'aria-label': `${i + 1}. ${c.name}` });
     const head = el('div', { class: 'cand-head' });
     head.append(cb, el('b', { text: ` ${i + 1}. ${c.name}` }),
       el('span', { class: 'score', text: ` ${w('score')} ${c.score}` }));
     li.append(head, el('small', { text: `${c.space_type} · ${c.vacant_m2} m² · ${w('rent')} ${c.rent}${c.combined ? ' · ' + w('combined') : ''}` }),
       partsBar(c.parts), el('small', { class: 'why', text: c.explanation.join('; ') }));
-    li.addEventListener('click', (e) => { if (e.target !== cb) om.map.flyTo({ center: [c.lon, c.lat], zoom: 16 }); });
+    li.addEventListener('click', (e) => { if (e.target !== cb) map.flyTo({ center: [c.lon, c.lat], zoom: 16 }); });
     out.append(li);
   });
   $('match-export').hidden = !res.candidates.length;
@@ -184,8 +201,8 @@ async function runMatch(ev) {
 async function exportShortlist() {
   const keys = [...document.querySelectorAll('#match-list li')].filter((li) => li.querySelector('.pick').checked)
     .map((li) => li.dataset.key.split('+'));
-  if (!keys.length) { om.toast(w('pick_one')); return; }
-  const r = await om.api('/enterprise/api/shortlist-report', { method: 'POST',
+  if (!keys.length) { toast(w('pick_one')); return; }
+  const r = await api('/enterprise/api/shortlist-report', { method: 'POST',
     headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ demand: ind.demand, shortlist: keys }) });
   const blob = await r.blob();
   const a = document.createElement('a');
@@ -196,9 +213,9 @@ async function exportShortlist() {
 // ------------------------------------------------------------ supply and demand
 async function loadSupply() {
   const p = new URLSearchParams();
-  if (om.state.asOf) p.set('as_of', om.state.asOf);
+  if (state.asOf) p.set('as_of', state.asOf);
   if ($('ind-use').value) p.set('use', $('ind-use').value);
-  const sd = await (await om.api(`/enterprise/api/supply-demand?${p}`)).json();
+  const sd = await (await api(`/enterprise/api/supply-demand?${p}`)).json();
   const tb = $('sd-table'); tb.textContent = '';
   tb.append(el('tr', {}, el('th', { text: w('subdistrict') }), el('th', { text: w('vacant') }),
     el('th', { text: w('occupied') }), el('th', { text: w('rate') }), el('th', { text: w('trend_short') })));
@@ -222,9 +239,9 @@ async function loadPolicies() {
   const box = $('ind-lists'), sel = $('l-policy');
   box.hidden = true;
   sel.textContent = '';
-  if (!['admin', 'enterprise'].includes(om.state.role)) return;  // others get 404: do not ask
+  if (!['admin', 'enterprise'].includes(api.role())) return;  // others get 404: do not ask
   try {
-    const t = await (await om.api('/enterprises/policies')).json();
+    const t = await (await api('/enterprises/policies')).json();
     for (const p of t.policies) sel.add(new Option(p.name, p.id));
     box.hidden = false;
   } catch (e) {
@@ -233,10 +250,10 @@ async function loadPolicies() {
 }
 
 async function runList(pid, inputs) {
-  const r = await om.api(`/ogc/processes/${pid}/execution`, { method: 'POST',
+  const r = await api(`/ogc/processes/${pid}/execution`, { method: 'POST',
     headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs }) });
   const fc = await r.json();
-  om.map.getSource('ind-lists').setData(fc);
+  map.getSource('ind-lists').setData(fc);
   ind.list = fc;
   $('l-msg').textContent = `${fc.numberMatched} ${w('found')}`;
   $('l-msg').dataset.ready = '1';
@@ -262,61 +279,86 @@ function buildPane() {
     labelled('move_in', el('input', { id: 'm-date', type: 'date' })), labelled('industry', select('m-ind', SECTIONS, '—')));
   const needs = el('div', { class: 'needs' });
   for (const n of NEEDS) {
-    const l = el('label'); l.append(el('input', { type: 'checkbox', id: `m-need-${n}` }), el('span', { 'data-ind': n, text: w(n) }));
+    const l = el('label'); l.append(el('input', { type: 'checkbox', id: `m-need-${n}` }), el('span', { 'data-i18n': `ind.${n}`, text: w(n) }));
     needs.append(l);
   }
-  form.append(el('h3', { 'data-ind': 'match', text: w('match') }), grid, needs,
-    el('button', { id: 'm-run', type: 'submit', 'data-ind': 'run', text: w('run') }));
+  form.append(el('h3', { 'data-i18n': 'ind.match', text: w('match') }), grid, needs,
+    el('button', { id: 'm-run', type: 'submit', 'data-i18n': 'ind.run', text: w('run') }));
   pane.append(form, el('p', { id: 'match-msg', class: 'hint' }), el('ol', { id: 'match-list', class: 'feature-list match' }),
-    el('button', { id: 'match-export', 'data-ind': 'export', text: w('export'), hidden: '' }));
-  pane.append(el('h3', { 'data-ind': 'supply', text: w('supply') }), el('table', { id: 'sd-table', class: 'sd' }),
+    el('button', { id: 'match-export', 'data-i18n': 'ind.export', text: w('export'), hidden: '' }));
+  pane.append(el('h3', { 'data-i18n': 'ind.supply', text: w('supply') }), el('table', { id: 'sd-table', class: 'sd' }),
     el('div', { id: 'sd-chart' }));
 
   const lists = el('div', { id: 'ind-lists', hidden: '' });
-  const riskBtn = el('button', { id: 'l-risk', type: 'button', 'data-ind': 'at_risk', text: w('at_risk') });
-  const polBtn = el('button', { id: 'l-eligible', type: 'button', 'data-ind': 'eligible', text: w('eligible') });
-  lists.append(el('h3', { 'data-ind': 'lists', text: w('lists') }), riskBtn, el('br'), polBtn, el('select', { id: 'l-policy' }),
+  const riskBtn = el('button', { id: 'l-risk', type: 'button', 'data-i18n': 'ind.at_risk', text: w('at_risk') });
+  const polBtn = el('button', { id: 'l-eligible', type: 'button', 'data-i18n': 'ind.eligible', text: w('eligible') });
+  lists.append(el('h3', { 'data-i18n': 'ind.lists', text: w('lists') }), riskBtn, el('br'), polBtn, el('select', { id: 'l-policy', 'aria-label': w('eligible') }),
     el('p', { id: 'l-msg', class: 'hint' }));
   pane.append(lists);
-  riskBtn.addEventListener('click', () => runList('enterprises-at-risk', { as_of: om.state.asOf }).catch((e) => om.toast(e.message)));
-  polBtn.addEventListener('click', () => runList('policy-eligible', { policy: $('l-policy').value, as_of: om.state.asOf })
-    .catch((e) => om.toast(e.message)));
-  // app.js resolves the role of a new key asynchronously: follow it for a few seconds.
-  const follow = () => {
-    const before = om.state.role;
-    let n = 0;
-    const tick = () => {
-      if (om.state.role !== before || ++n > 50) loadPolicies().catch(() => {});
-      else setTimeout(tick, 100);
-    };
-    setTimeout(tick, 100);
-  };
-  for (const id of ['sign-in', 'sign-out']) $(id).addEventListener('click', follow);
+  riskBtn.addEventListener('click', () => runList('enterprises-at-risk', { as_of: state.asOf }).catch((e) => toast(e.message)));
+  polBtn.addEventListener('click', () => runList('policy-eligible', { policy: $('l-policy').value, as_of: state.asOf })
+    .catch((e) => toast(e.message)));
+  api.onRoleChange(() => { loadPolicies().catch(() => {}); });
 
-  typeSel.addEventListener('change', () => { ind.type = typeSel.value; om.loadIndustry(); });
+  typeSel.addEventListener('change', () => { ind.type = typeSel.value; loadIndustry(); });
   colourSel.addEventListener('change', () => { ind.colour = colourSel.value; applyColour(); });
   form.addEventListener('submit', runMatch);
   $('match-export').addEventListener('click', exportShortlist);
   $('ind-use').addEventListener('change', loadSupply);
-  $('time').addEventListener('change', () => {
-    if (document.querySelector('.tabs button.active')?.dataset.tab === 'industry') { om.loadIndustry(); loadSupply(); }
-  });
-  document.querySelector('nav.tabs button[data-tab=industry]').addEventListener('click', () => { loadSupply(); });
-  $('lang').addEventListener('click', () => document.querySelectorAll('[data-ind]').forEach((e) => { e.textContent = w(e.dataset.ind); }));
+  for (const id of ['ind-min', 'ind-max', 'ind-use', 'ind-rent', 'ind-vac']) $(id).addEventListener('change', loadIndustry);
+  on('asof', () => { if (state.tab === 'industry') { loadIndustry(); loadSupply(); } });
+  on('tab', (tab) => { if (tab === 'industry') { loadIndustry(); loadSupply(); } });
+}
+
+// ------------------------------------------------------------ the spaces and their list
+/** Load the spaces that pass the pane's filters onto the map and into the list. */
+export async function loadIndustry() {
+  const p = { min_area: $('ind-min').value || '0', max_area: $('ind-max').value || '1e12',
+    min_vacancy: $('ind-vac').value || '0', use: $('ind-use').value, max_rent: $('ind-rent').value, as_of: state.asOf };
+  const raw = await api.get('/viewer/api/industrial', p);
+  const fc = ind.type ? { ...raw, features: raw.features.filter((f) => f.properties.space_type === ind.type) } : raw;
+  const sel = $('ind-use');
+  if (sel.options.length <= 1) for (const u of fc.uses) sel.add(new Option(u, u));
+  map.getSource('industry').setData(fc);
+  state.industry = fc;
+  applyColour();
+  $('ind-count').textContent = `${fc.features.length} ${t('spaces')}`;
+  const ul = $('ind-list'); ul.textContent = '';
+  for (const f of fc.features.slice(0, 300)) {
+    const li = el('li', { 'data-id': f.properties.id, text: f.properties.name }); const pr = f.properties;
+    li.append(el('small', { text: `${pr.use} · ${t('area')} ${pr.area_m2} m² · ${t('rent')} ${pr.rent ?? '—'} · ${(100 * (pr.vacancy_rate || 0)).toFixed(0)}%` }));
+    clickable(li, () => { highlightSpace(pr.id); map.flyTo({ center: f.geometry.coordinates, zoom: 16 }); });
+    ul.append(li);
+  }
+  return fc;
+}
+
+/** Ring the space ``id`` on the map and mark it in the list. */
+export function highlightSpace(id) {
+  map.setFilter('industry-hl', ['==', ['get', 'id'], id || '']);
+  document.querySelectorAll('#ind-list li').forEach((li) => li.classList.toggle('active', li.dataset.id === id));
+  const li = document.querySelector(`#ind-list li[data-id="${id}"]`);
+  if (li) li.scrollIntoView({ block: 'nearest' });
 }
 
 function addLayers() {
-  const m = om.map;
-  m.addSource('ind-match', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  const m = map;
+  const empty = { type: 'FeatureCollection', features: [] };
+  m.addSource('industry', { type: 'geojson', data: empty });
+  m.addLayer({ id: 'industry', type: 'circle', source: 'industry',
+    paint: { 'circle-radius': 5, 'circle-color': '#f1a340', 'circle-stroke-color': '#4d3800', 'circle-stroke-width': 1 } });
+  m.addLayer({ id: 'industry-hl', type: 'circle', source: 'industry', filter: ['==', ['get', 'id'], ''],
+    paint: { 'circle-radius': 9, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#b2182b', 'circle-stroke-width': 3 } });
+  m.addSource('ind-match', { type: 'geojson', data: empty });
   m.addLayer({ id: 'ind-match', type: 'circle', source: 'ind-match',
-    paint: { 'circle-radius': 10, 'circle-color': 'rgba(192,57,43,0.25)', 'circle-stroke-color': '#c0392b', 'circle-stroke-width': 2 } });
-  m.addSource('ind-lists', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    paint: { 'circle-radius': 10, 'circle-color': 'rgba(178,24,43,0.25)', 'circle-stroke-color': '#b2182b', 'circle-stroke-width': 2 } });
+  m.addSource('ind-lists', { type: 'geojson', data: empty });
   m.addLayer({ id: 'ind-lists', type: 'circle', source: 'ind-lists',
-    paint: { 'circle-radius': 4, 'circle-color': '#6a3d9a', 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } });
+    paint: { 'circle-radius': 4, 'circle-color': '#5e3c99', 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } });
   applyColour();
   m.on('click', 'industry', (e) => {
     const f = e.features && e.features[0];
-    if (f) showBuilding(f.properties.building_id).catch((err) => om.toast(err.message));
+    if (f) showBuilding(f.properties.building_id).catch((err) => toast(err.message));
   });
 }
 
@@ -328,14 +370,13 @@ const CSS = `
 table.sd { border-collapse: collapse; font-size: 12px; } table.sd td, table.sd th { border: 1px solid #d9dee5; padding: 2px 6px; }
 .needs label { display: inline-flex; gap: 2px; margin-right: 8px; font-size: 12px; }`;
 
-export function init(onemap) {
-  om = onemap;
+/** Start the industry view: its pane, layers and the service lists of the role. */
+export function init(ctx) {
+  map = ctx.map;
   document.head.append(el('style', { text: CSS }));
-  om.state.industryFilter = (fc) => (ind.type ? { ...fc, features: fc.features.filter((f) => f.properties.space_type === ind.type) } : fc);
   buildPane();
   addLayers();
-  window.onemap.industry = { state: ind, runMatch, loadSupply, showBuilding, loadPolicies, runList };
+  on('industry-pick', highlightSpace);  // a click on a space's point (js/layers.js popups)
   loadPolicies().catch(() => {});
+  return { state: ind, loadIndustry, highlightSpace, runMatch, loadSupply, showBuilding, loadPolicies, runList };
 }
-
-if (window.onemapReady) window.onemapReady.then(() => init(window.onemap));

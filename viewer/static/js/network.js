@@ -1,8 +1,12 @@
 // Network tool of the viewer: route by two clicks, isochrones (5/10/15 min) by one click,
 // service-coverage choropleth per community with the gap blocks, the fire-response layer
 // and "suggest k new sites". Every answer comes from the OGC processes under /ogc/processes.
-const ORIGIN = window.location.origin;
-const $ = (id) => document.getElementById(id);
+import { api } from './api.js';
+import { t, addStrings, applyI18n } from './i18n.js';
+import { onMapClick, setLegend, removeLegend } from './map.js';
+import { state, on } from './state.js';
+import { addTab } from './tabs.js';
+import { $ } from './ui.js';
 
 const L = {
   zh: { tab: '网络分析', mode: '出行方式', walk: '步行', drive: '驾车', route: '路径（点两点）',
@@ -10,106 +14,97 @@ const L = {
     k: '新增站点数', suggest: '建议选址', clear: '清除', click_from: '点击起点', click_to: '点击终点',
     click_origin: '点击中心点', covered: '覆盖人口', share: '覆盖率', gaps: '未覆盖网格',
     distance: '距离', duration: '时间', before: '现状', after: '新增后', gain: '增加',
-    buildings: '楼栋', residents: '居民' },
+    buildings: '楼栋', residents: '居民', iso_title: '等时圈', seconds: '秒', no_route: '不可达' },
   en: { tab: 'Network', mode: 'Mode', walk: 'Walk', drive: 'Drive', route: 'Route (click two points)',
     iso: 'Isochrones (click a point)', ftype: 'Facility type', minutes: 'Minutes', coverage: 'Service coverage',
     fire: 'Fire response', k: 'New sites', suggest: 'Suggest sites', clear: 'Clear', click_from: 'Click the start',
     click_to: 'Click the destination', click_origin: 'Click the centre', covered: 'Covered residents',
     share: 'Share', gaps: 'Gap blocks', distance: 'Distance', duration: 'Time', before: 'Now', after: 'After',
-    gain: 'Gain', buildings: 'Buildings', residents: 'Residents' },
+    gain: 'Gain', buildings: 'Buildings', residents: 'Residents', iso_title: 'Isochrones', seconds: 's',
+    no_route: 'no route' },
 };
 const FTYPES = ['community_station', 'subdistrict_service_centre', 'fire_station', 'hospital', 'health_centre',
   'school', 'parking'];
 const EMPTY = { type: 'FeatureCollection', features: [] };
 
-const net = { tool: null, pts: [], last: {}, communities: null };
-window.onemapNetwork = net;
+addStrings(Object.fromEntries(Object.entries(L).map(([l, d]) =>
+  [l, Object.fromEntries(Object.entries(d).map(([k, v]) => [`net.${k}`, v]))])));
 
-function lang() { return (window.onemap && window.onemap.state.lang) || 'zh'; }
-function tr(k) { return L[lang()][k] ?? k; }
+/** The network view's state (the tests read ``last``). */
+export const net = { tool: null, pts: [], last: {}, communities: null, ready: false };
+let map = null;
+function tr(k) { return t(`net.${k}`); }
 
 async function execute(pid, inputs) {
-  const key = window.onemap.state.key;
-  const r = await fetch(`${ORIGIN}/ogc/processes/${pid}/execution`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', ...(key ? { 'X-API-Key': key } : {}) },
-    body: JSON.stringify({ inputs }),
-  });
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.description || `${r.status}`);
-  return body;
+  try {
+    return await api.execute(pid, inputs);
+  } catch (e) {
+    throw new Error(e.body?.description || `${e.status || e.message}`);
+  }
 }
 
 function buildPane() {
-  const tabs = document.querySelector('nav.tabs');
-  const panel = $('panel');
-  const btn = document.createElement('button');
-  btn.dataset.tab = 'network'; btn.id = 'net-tab';
-  tabs.append(btn);
-  const pane = document.createElement('section');
-  pane.className = 'pane'; pane.dataset.pane = 'network';
+  const pane = addTab('network', 'net.tab', 'net-tab');
   pane.innerHTML = `
-    <label><span data-net="mode"></span><select id="net-mode"><option value="walk" data-net="walk"></option>
-      <option value="drive" data-net="drive"></option></select></label>
-    <div class="row"><button id="net-route" data-net="route"></button><button id="net-iso" data-net="iso"></button></div>
-    <p id="net-hint" class="hint"></p>
+    <label><span data-i18n="net.mode"></span><select id="net-mode"><option value="walk" data-i18n="net.walk"></option>
+      <option value="drive" data-i18n="net.drive"></option></select></label>
+    <div class="row"><button id="net-route" data-i18n="net.route"></button><button id="net-iso" data-i18n="net.iso"></button></div>
+    <p id="net-hint" class="hint" aria-live="polite"></p>
     <div class="grid2">
-      <label><span data-net="ftype"></span><select id="net-ftype">${FTYPES.map((f) => `<option>${f}</option>`).join('')}</select></label>
-      <label><span data-net="minutes"></span><input id="net-minutes" type="number" value="10" min="1" max="120"></label>
+      <label><span data-i18n="net.ftype"></span><select id="net-ftype">${FTYPES.map((f) => `<option>${f}</option>`).join('')}</select></label>
+      <label><span data-i18n="net.minutes"></span><input id="net-minutes" type="number" value="10" min="1" max="120"></label>
     </div>
-    <div class="row"><button id="net-coverage" data-net="coverage"></button><button id="net-fire" data-net="fire"></button></div>
+    <div class="row"><button id="net-coverage" data-i18n="net.coverage"></button><button id="net-fire" data-i18n="net.fire"></button></div>
     <div class="grid2">
-      <label><span data-net="k"></span><input id="net-k" type="number" value="3" min="1" max="20"></label>
-      <label>&nbsp;<button id="net-suggest" data-net="suggest"></button></label>
+      <label><span data-i18n="net.k"></span><input id="net-k" type="number" value="3" min="1" max="20"></label>
+      <div class="cell-bottom"><button id="net-suggest" data-i18n="net.suggest"></button></div>
     </div>
-    <button id="net-clear" data-net="clear"></button>
-    <div id="net-result" class="figures"></div>`;
-  panel.append(pane);
-  // The tab switch of app.js was wired before this tab existed: do the same here.
-  btn.addEventListener('click', () => {
-    document.querySelectorAll('.tabs button').forEach((x) => x.classList.toggle('active', x === btn));
-    document.querySelectorAll('.pane').forEach((p) => p.classList.toggle('active', p.dataset.pane === 'network'));
-  });
-  document.querySelectorAll('.tabs button:not(#net-tab)').forEach((b) => b.addEventListener('click', () => {
-    btn.classList.remove('active'); pane.classList.remove('active'); setTool(null);
-  }));
-  $('lang').addEventListener('click', () => setTimeout(label, 0));
-  label();
+    <button id="net-clear" data-i18n="net.clear"></button>
+    <div id="net-result" class="figures" aria-live="polite"></div>`;
+  applyI18n(pane);
 }
 
-function label() {
-  $('net-tab').textContent = tr('tab');
-  document.querySelectorAll('[data-net]').forEach((el) => { el.textContent = tr(el.dataset.net); });
+// Classes of the thematic results, shared by the style and the legend.
+const COV = { breaks: [0.5, 0.8, 0.95], colours: ['#d73027', '#fc8d59', '#91cf60', '#1a9850'] };
+const FIRE = { breaks: [180, 300, 600], colours: ['#1a9850', '#91cf60', '#fc8d59', '#d73027'] };
+const ISO = { 5: '#08519c', 10: '#3182bd', 15: '#9ecae1' };
+const GAP = '#67001f';
+
+function stepExpr(value, c) {
+  const e = ['step', value, c.colours[0]];
+  c.breaks.forEach((b, i) => e.push(b, c.colours[i + 1]));
+  return e;
 }
 
-function addLayers(map) {
+function stepClasses(c, f) {
+  return c.colours.map((color, i) => ({ color, label: i === 0 ? `< ${f(c.breaks[0])}`
+    : i === c.breaks.length ? `≥ ${f(c.breaks[i - 1])}` : `${f(c.breaks[i - 1])} – ${f(c.breaks[i])}` }));
+}
+
+function addLayers() {
   const src = (id) => map.addSource(id, { type: 'geojson', data: EMPTY });
   ['net-cov', 'net-gaps', 'net-iso', 'net-route', 'net-pts', 'net-fire', 'net-sites'].forEach(src);
   map.addLayer({ id: 'net-cov', type: 'fill', source: 'net-cov', paint: {
-    'fill-color': ['interpolate', ['linear'], ['coalesce', ['get', 'share'], 0],
-      0, '#d73027', 0.5, '#fee08b', 0.8, '#d9ef8b', 1, '#1a9850'],
-    'fill-opacity': 0.55 } });
+    'fill-color': stepExpr(['coalesce', ['get', 'share'], 0], COV), 'fill-opacity': 0.55 } });
   map.addLayer({ id: 'net-gaps', type: 'fill', source: 'net-gaps',
-    paint: { 'fill-color': '#67001f', 'fill-opacity': 0.65, 'fill-outline-color': '#ffffff' } });
+    paint: { 'fill-color': GAP, 'fill-opacity': 0.65, 'fill-outline-color': '#ffffff' } });
   map.addLayer({ id: 'net-iso', type: 'fill', source: 'net-iso', paint: {
-    'fill-color': ['match', ['get', 'minutes'], 5, '#08519c', 10, '#3182bd', '#9ecae1'], 'fill-opacity': 0.35 } });
+    'fill-color': ['match', ['get', 'minutes'], 5, ISO[5], 10, ISO[10], ISO[15]], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'net-route', type: 'line', source: 'net-route',
-    paint: { 'line-color': '#c0392b', 'line-width': 5, 'line-opacity': 0.85 } });
+    paint: { 'line-color': '#b2182b', 'line-width': 5, 'line-opacity': 0.85 } });
   map.addLayer({ id: 'net-fire', type: 'circle', source: 'net-fire', paint: {
     'circle-radius': 4, 'circle-stroke-width': 0.5, 'circle-stroke-color': '#333',
-    'circle-color': ['case', ['==', ['get', 'response_s'], null], '#000000',
-      ['interpolate', ['linear'], ['get', 'response_s'], 0, '#1a9850', 300, '#fee08b', 600, '#d73027']] } });
+    'circle-color': ['case', ['==', ['get', 'response_s'], null], '#000000', stepExpr(['get', 'response_s'], FIRE)] } });
   map.addLayer({ id: 'net-pts', type: 'circle', source: 'net-pts',
-    paint: { 'circle-radius': 6, 'circle-color': '#fff', 'circle-stroke-color': '#c0392b', 'circle-stroke-width': 3 } });
+    paint: { 'circle-radius': 6, 'circle-color': '#fff', 'circle-stroke-color': '#b2182b', 'circle-stroke-width': 3 } });
   map.addLayer({ id: 'net-sites', type: 'circle', source: 'net-sites',
-    paint: { 'circle-radius': 9, 'circle-color': '#6a51a3', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
+    paint: { 'circle-radius': 9, 'circle-color': '#5e3c99', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
 }
 
-function setData(id, data) { window.onemap.map.getSource(id).setData(data || EMPTY); }
+function setData(id, data) { map.getSource(id).setData(data || EMPTY); }
 
 function setTool(tool) {
   net.tool = tool; net.pts = [];
-  const map = window.onemap.map;
   map.getCanvas().style.cursor = tool ? 'crosshair' : '';
   $('net-hint').textContent = tool === 'route' ? tr('click_from') : tool === 'iso' ? tr('click_origin') : '';
 }
@@ -137,8 +132,8 @@ function fail(e) {
   $('net-result').dataset.ready = 'error';
 }
 
-// Map clicks while a tool is active (app.js asks this hook first).
-net.onClick = (e) => {
+// Map clicks while a tool is active (first in the map's click chain).
+function netClick(e) {
   if (!net.tool) return false;
   const c = [e.lngLat.lng, e.lngLat.lat];
   net.pts.push(c); showPoints();
@@ -159,18 +154,19 @@ net.onClick = (e) => {
     $('net-result').dataset.ready = '';
     execute('isochrone', { origin: c, minutes: [5, 10, 15], mode }).then((fc) => {
       net.last.isochrone = fc; setData('net-iso', fc);
+      setLegend('net-iso', { title: 'net.iso_title', unit: 'net.minutes', kind: 'fill', layers: ['net-iso'],
+        classes: [5, 10, 15].map((m) => ({ color: ISO[m], label: `≤ ${m}` })) });
       result('isochrone', fc.features.map((f) => [`${f.properties.minutes} ${tr('minutes')}`,
         `${f.properties.nodes_reached} nodes`]));
     }).catch(fail);
     return true;
   }
   return false;
-};
+}
 
 async function communities() {
   if (!net.communities) {
-    const r = await fetch(`${ORIGIN}/ogc/collections/communities/items?f=json&limit=500`);
-    net.communities = await r.json();
+    net.communities = await api.get('/ogc/collections/communities/items', { f: 'json', limit: 500 });
   }
   return net.communities;
 }
@@ -180,7 +176,7 @@ async function coverage() {
   try {
     const inputs = { facility_type: $('net-ftype').value, minutes: Number($('net-minutes').value),
       mode: $('net-mode').value };
-    if (window.onemap.state.asOf) inputs.as_of = window.onemap.state.asOf;
+    if (state.asOf) inputs.as_of = state.asOf;
     const res = await execute('service-coverage', inputs);
     net.last.coverage = res;
     const byCode = new Map(res.communities.map((c) => [c.community_code, c]));
@@ -189,6 +185,8 @@ async function coverage() {
       type: 'Feature', geometry: f.geometry,
       properties: { ...(byCode.get(f.properties.code) || {}), name: f.properties.name } })) });
     setData('net-gaps', res.gaps);
+    setLegend('net-cov', { title: 'net.coverage', unit: 'u_percent', kind: 'fill', layers: ['net-cov', 'net-gaps'],
+      classes: [...stepClasses(COV, (x) => `${Math.round(x * 100)}`), { color: GAP, label: 'net.gaps' }] });
     result('coverage', [[tr('covered'), `${res.totals.covered} / ${res.totals.population}`],
       [tr('share'), `${(100 * (res.totals.share || 0)).toFixed(1)} %`], [tr('gaps'), res.gaps.features.length]]);
   } catch (e) { fail(e); }
@@ -198,10 +196,12 @@ async function fire() {
   $('net-result').dataset.ready = '';
   try {
     const inputs = { minutes: 5, mode: 'drive', include_buildings: true };
-    if (window.onemap.state.asOf) inputs.as_of = window.onemap.state.asOf;
+    if (state.asOf) inputs.as_of = state.asOf;
     const res = await execute('fire-response', inputs);
     net.last.fire = res;
     setData('net-fire', res.buildings_layer);
+    setLegend('net-fire', { title: 'net.fire', unit: 'net.seconds', kind: 'circle', layers: ['net-fire'],
+      classes: [...stepClasses(FIRE, String), { color: '#000000', label: 'net.no_route' }] });
     result('fire', [[tr('buildings'), `${res.buildings_covered} / ${res.buildings}`],
       [tr('residents'), `${(100 * (res.residents_share || 0)).toFixed(1)} %`],
       ['p50 / p95', `${res.response_s_p50} / ${res.response_s_p95} s`]]);
@@ -213,7 +213,7 @@ async function suggest() {
   try {
     const inputs = { facility_type: $('net-ftype').value, minutes: Number($('net-minutes').value),
       k: Number($('net-k').value), mode: $('net-mode').value };
-    if (window.onemap.state.asOf) inputs.as_of = window.onemap.state.asOf;
+    if (state.asOf) inputs.as_of = state.asOf;
     const res = await execute('site-suggest', inputs);
     net.last.sites = res;
     setData('net-sites', res.sites);
@@ -226,13 +226,17 @@ async function suggest() {
 function clearAll() {
   setTool(null);
   ['net-cov', 'net-gaps', 'net-iso', 'net-route', 'net-pts', 'net-fire', 'net-sites'].forEach((id) => setData(id));
+  ['net-cov', 'net-fire', 'net-iso'].forEach(removeLegend);
   $('net-result').textContent = ''; $('net-result').dataset.ready = '';
 }
 
-async function start() {
-  await window.onemapReady;
+/** Start the network view: its tab, layers and buttons. */
+export function init(ctx) {
+  map = ctx.map;
   buildPane();
-  addLayers(window.onemap.map);
+  addLayers();
+  onMapClick(netClick, 10);
+  on('tab', (id) => { if (id !== 'network') setTool(null); });
   $('net-route').addEventListener('click', () => setTool('route'));
   $('net-iso').addEventListener('click', () => setTool('iso'));
   $('net-coverage').addEventListener('click', coverage);
@@ -240,6 +244,5 @@ async function start() {
   $('net-suggest').addEventListener('click', suggest);
   $('net-clear').addEventListener('click', clearAll);
   net.ready = true;
+  return net;
 }
-
-net.started = start().catch((e) => console.error('network tool', e));

@@ -1,10 +1,16 @@
 // Perception view: sensors coloured by alert state, live from the SSE stream (no polling),
 // a 24 h sparkline on click, active alerts with their areas, and the impact panel.
+import { api } from './api.js';
+import { t } from './i18n.js';
+import { setLegend } from './map.js';
+import { on } from './state.js';
+import { $, clickable } from './ui.js';
+
 const COLORS = ['#2e7d32', '#f9a825', '#ef6c00', '#c62828'];
 
-export function initPerception({ map, state, api, t, origin }) {
+/** Start the perception view on ``map``; its sensors and alerts load when the tab opens. */
+export function initPerception({ map }) {
   const view = { sensors: null, areas: new Map(), alerts: new Map(), es: null };
-  const $ = (id) => document.getElementById(id);
 
   map.addSource('perception-sensors', { type: 'geojson', data: { type: 'FeatureCollection', features: [] }, promoteId: 'id' });
   map.addSource('perception-areas', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
@@ -22,8 +28,7 @@ export function initPerception({ map, state, api, t, origin }) {
   }
 
   async function loadSensors() {
-    const r = await api('/ogc/collections/sensors/items?limit=2000&f=json');
-    view.sensors = await r.json();
+    view.sensors = await api.get('/ogc/collections/sensors/items', { limit: 2000, f: 'json' });
     for (const f of view.sensors.features) f.properties.alert = f.properties.alert || 0;
     map.getSource('perception-sensors').setData(view.sensors);
   }
@@ -40,7 +45,7 @@ export function initPerception({ map, state, api, t, origin }) {
       const li = document.createElement('li');
       li.dataset.alertId = a.id;
       li.textContent = `#${a.id} ${a.sensor_id} · L${a.level} · ${a.kind}` + (a.impact ? ` · ${t('buildings')} ${a.impact.buildings} · ${t('persons')} ${a.impact.persons}` : '');
-      li.addEventListener('click', () => showImpact(a));
+      clickable(li, () => showImpact(a));
       ul.appendChild(li);
     }
     $('alert-count').textContent = String(view.alerts.size);
@@ -84,7 +89,7 @@ export function initPerception({ map, state, api, t, origin }) {
 
   async function loadActive() {
     try {
-      const fc = await (await api('/alerts?active=true')).json();
+      const fc = await api.get('/alerts', { active: 'true' });
       for (const f of fc.features) view.alerts.set(f.properties.id, f.properties);
       renderAlerts();
     } catch (e) { /* public role: no alert list */ }
@@ -92,15 +97,15 @@ export function initPerception({ map, state, api, t, origin }) {
 
   function connect() {
     if (view.es) { view.es.close(); view.es = null; }
-    if (!state.key) { $('perception-msg').textContent = t('alerts_need_key'); return; }
+    if (!api.key()) { $('perception-msg').textContent = t('alerts_need_key'); return; }
     $('perception-msg').textContent = '';
     // EventSource cannot send headers: the key goes in the query (same-origin, TLS in production).
-    view.es = new EventSource(`${origin}/alerts/stream?api_key=${encodeURIComponent(state.key)}`);
+    view.es = new EventSource(api.url('/alerts/stream', {}, true));
     view.es.addEventListener('alert', (e) => onAlert(JSON.parse(e.data)));
   }
 
   async function sparkline(id) {
-    const d = await (await api(`/sensors/${encodeURIComponent(id)}/readings?hours=24`)).json();
+    const d = await api.get(`/sensors/${encodeURIComponent(id)}/readings`, { hours: 24 });
     const svg = $('sparkline');
     svg.innerHTML = '';
     if (!d.value.length) return;
@@ -116,11 +121,15 @@ export function initPerception({ map, state, api, t, origin }) {
 
   async function start() {
     setVisible(true);
+    setLegend('perception', { title: 'lg_sensors', kind: 'circle', layers: ['perception-sensors', 'perception-areas'],
+      classes: [...COLORS.map((color, i) => ({ color, label: `lg_alert${i}`, stroke: '#fff' })),
+        { color: '#c62828', label: 'lg_alert_area', shape: 'fill' }] });
     await loadSensors();
     await loadActive();
     connect();
   }
 
-  window.onemapPerception = { view, start, connect, onAlert };
-  return { start, setVisible, connect };
+  on('tab', (id) => { if (id === 'perception') start(); });
+  api.onRoleChange(() => { if (view.es || view.sensors) connect(); });
+  return { view, start, setVisible, connect, onAlert };
 }
