@@ -107,6 +107,8 @@ export function mount(root, ctx) {
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
   const mapReady = new Promise((resolve) => map.on('load', () => {
     map.addSource('ck-areas', { type: 'geojson', data: EMPTY });
+    // The areas are labelled by the cockpit's own layer (short names, over the colours).
+    if (map.getLayer('place-label')) map.setLayoutProperty('place-label', 'visibility', 'none');
     // Under the basemap's labels, so names stay readable over the colours.
     const firstSymbol = (map.getStyle().layers || []).find((l) => l.type === 'symbol');
     const before = firstSymbol ? firstSymbol.id : undefined;

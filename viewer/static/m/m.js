@@ -121,6 +121,7 @@ function makeMap() {
     const maplibregl = await import('/viewer/vendor/maplibre-gl/dist/maplibre-gl.mjs');
     const style = await (await fetch('/styles/basemap.json')).json();
     const pack = localStorage.getItem('onemap.m.pack');
+    if (!pack && !navigator.onLine) throw new Error('offline, and no pack kept yet');
     if (pack && window.pmtiles) {
       const protocol = new window.pmtiles.Protocol();
       maplibregl.addProtocol('pmtiles', protocol.tile);
