@@ -74,12 +74,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
         app.state.perception = app.state.perception_rt.service
         from gis.indicators import IndicatorEngine
+        from gis.indicators.alerts import IndicatorAlerts
 
         app.state.indicators = IndicatorEngine(app.state.store, indicator_catalog,
                                                dispatch=app.state.cases.table)
+        app.state.indicators.listen()  # PostGIS: other processes' writes
+        # Threshold crossings go to the same alert log and SSE hub as sensor alerts.
+        app.state.indicator_alerts = IndicatorAlerts(app.state.indicators,
+                                                     app.state.perception.listeners)
+        ind_warm = threading.Thread(target=app.state.indicators.warm, name="indicator-warm",
+                                    daemon=True)
+        if settings.indicator_alerts_s > 0:
+            app.state.indicator_alerts.start(settings.indicator_alerts_s)
+        if settings.indicators_warm:
+            ind_warm.start()  # the frames and the default summary, off the start-up path
         try:
             yield
         finally:
+            app.state.indicator_alerts.stop()
+            if ind_warm.is_alive():
+                ind_warm.join(timeout=60)  # not while it still reads the store being closed
             app.state.indicators.close()
             app.state.perception_rt.stop()
             app.state.tiles.stop()

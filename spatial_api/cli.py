@@ -332,6 +332,7 @@ def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None
         overrides["data_dir"] = data_dir
     # Several workers would each build the same packs at once.
     overrides["packs_on_start"] = packs and workers == 1
+    overrides["indicators_warm"] = True  # the cockpit's first request is served warm
     settings = Settings(**overrides)
     from gis.settings import DbSettings
 
@@ -346,7 +347,8 @@ def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None
     # their settings from the environment, so the options travel as ONEMAP_* variables.
     for name, value in (("ONEMAP_HOST", settings.host), ("ONEMAP_PORT", settings.port),
                         ("ONEMAP_DATA_DIR", settings.data_dir),
-                        ("ONEMAP_PACKS_ON_START", settings.packs_on_start)):
+                        ("ONEMAP_PACKS_ON_START", settings.packs_on_start),
+                        ("ONEMAP_INDICATORS_WARM", settings.indicators_warm)):
         os.environ[name] = str(value)
     uvicorn.run("spatial_api.cli:app_from_env", factory=True, workers=workers,
                 host=settings.host, port=settings.port, log_level="info")

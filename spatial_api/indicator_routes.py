@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from gis.indicators import IndicatorEngine
 from gis.indicators.errors import IndicatorAuthError
 from layers.access import ADMIN, Principal
+from spatial_api.oas import errors
 from spatial_api.principal import request_principal
 
 LevelParam = Literal["district", "subdistrict", "community", "block"]
@@ -43,14 +44,14 @@ def indicator_router() -> APIRouter:
     """The indicator routes."""
     router = APIRouter(tags=["indicators"])
 
-    @router.get("/indicators")
+    @router.get("/indicators", responses=errors(401))
     def catalogue(request: Request) -> dict[str, Any]:
         """The indicator catalogue (config/indicators.yaml): ids, titles, units, levels,
         directions, headline flags and alert thresholds. Public."""
         request_principal(request)  # an unknown key is still 401
         return {"indicators": [i.public_dict() for i in engine(request).catalog.indicators]}
 
-    @router.get("/indicators/summary")
+    @router.get("/indicators/summary", responses=errors(400, 401, 404))
     async def summary(
         request: Request,
         level: Literal["district", "subdistrict", "community"] | None = None,
@@ -67,7 +68,7 @@ def indicator_router() -> APIRouter:
             engine(request).summary, level=level, code=code, start=from_, to=to, freq=freq,
             as_of=as_of, reveal=p.role == ADMIN, k=p.k)
 
-    @router.get("/indicators/{indicator_id}")
+    @router.get("/indicators/{indicator_id}", responses=errors(400, 401, 404))
     async def indicator(
         request: Request,
         indicator_id: str,

@@ -24,6 +24,9 @@ class Settings(CoreSettings):
     mqtt_embedded: bool = True  # start a local Mosquitto when no URL is set
     offline_check_s: float = 60.0  # how often the offline rule runs (0: never)
     sse_heartbeat_s: float = 15.0
+    # indicators (issue 17; docs/indicators.md)
+    indicator_alerts_s: float = 60.0  # how often thresholds are evaluated (0: never)
+    indicators_warm: bool = False  # read the frames at start-up (``onemap serve`` does)
 
     @property
     def base_url(self) -> str:

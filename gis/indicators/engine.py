@@ -17,9 +17,10 @@ area's edge, so that nested answers cannot be subtracted either.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -38,10 +39,13 @@ from gis.indicators.queries import QUERIES
 from gis.indicators.sources import Frame, Sources
 from gis.store.base import Store
 
+log = logging.getLogger(__name__)
+
 FREQS: tuple[str, ...] = ("day", "week", "month", "year")
 #: Longest series answered (a day series of almost three years).
 MAX_POINTS = 1000
 BLOCK_RES = range(7, 10)
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 DEFAULT_K = 5
 
 
@@ -63,9 +67,13 @@ def parse_day(value: str | date | None, name: str) -> date | None:
     try:
         if len(text) != 10:
             raise ValueError
-        return date.fromisoformat(text)
+        d = date.fromisoformat(text)
     except ValueError:
         raise IndicatorInputError(f"{name} must be a date YYYY-MM-DD") from None
+    if not FIRST_DAY <= d <= LAST_DAY:
+        # pandas' calendar arithmetic (shift) covers 1677-2262; keep well inside it
+        raise IndicatorInputError(f"{name} must be from {FIRST_DAY} to {LAST_DAY}")
+    return d
 
 
 def periods(start: date, to: date, freq: str) -> list[tuple[date, date]]:
@@ -133,10 +141,31 @@ class IndicatorEngine:
         self._cache: OrderedDict[Any, Any] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._stop_listening: Callable[[], None] | None = None
+
+    def listen(self) -> None:
+        """Also hear the writes of other processes on a PostGIS store (its LISTEN/NOTIFY
+        channel, as the tile cache does); the GeoPackage store's write log is read per
+        request instead (:meth:`Sources.refresh`)."""
+        listen = getattr(self.store, "listen_writes", None)
+        if callable(listen) and self._stop_listening is None:
+            self._stop_listening = listen(self.sources.on_write)
 
     def close(self) -> None:
         """Stop listening to the store."""
         self.sources.detach()
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
+
+    def warm(self) -> None:
+        """Read the frames and answer the default summary, so the first cockpit after
+        start-up is served from the cache (run in a background thread; errors are logged
+        and dropped, never raised)."""
+        try:
+            self.summary()
+        except Exception as exc:  # a warm-up must never break the app
+            log.info("indicator warm-up stopped: %s", exc)
 
     # -- caching ----------------------------------------------------------------
 
@@ -158,11 +187,14 @@ class IndicatorEngine:
         """The default ``as_of``: the day of the last event received, at most today (the
         demo's history ends before today; a live store's last event is today)."""
         today = datetime.now(UTC).date()
-        occ = self.sources.events().cols["occurred_at"]
-        if len(occ) == 0:
-            return today
-        last = date.fromisoformat(str(np.sort(occ)[-1])[:10])
-        return min(last, today)
+
+        def last() -> date:
+            occ = self.sources.events().cols["occurred_at"]
+            if len(occ) == 0:
+                return today
+            return datetime.fromtimestamp(int(occ.max()), UTC).date()
+
+        return min(self._cached(("data_end", self.sources.generation), last), today)  # type: ignore[no-any-return]
 
     def window(self, start: str | date | None = None, to: str | date | None = None,
                freq: str | None = None, as_of: str | date | None = None) -> Window:
@@ -360,6 +392,7 @@ class IndicatorEngine:
         else:
             code, lv = None, "district"
         gen = self.sources.refresh()
+        self.sources.prefetch()  # every frame a headline needs, in parallel (cold engine)
         w = self.window(start, to, freq, as_of)
         kk = k or self.k
         key = ("summary", gen, lv, code, w, reveal, kk)

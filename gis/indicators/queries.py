@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -62,17 +62,19 @@ class Query:
                 raise ValueError(exc.message) from None
 
 
-def _iso(d: date) -> str:
-    return d.isoformat()
+def _day(d: date) -> int:
+    """The day number ``YYYYMMDD`` of the frames' date columns (sources.day_sql)."""
+    return d.year * 10000 + d.month * 100 + d.day
 
 
-def _instant(d: date) -> str:
-    return d.isoformat() + "T00:00:00Z"
+def _instant(d: date) -> int:
+    """Unix seconds of the day's start (UTC)."""
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
 
 
 def _valid_at_end(f: Frame, end: date) -> npt.NDArray[np.bool_]:
     """Rows valid on the last day of the period: ``valid_from <= end-1 < valid_to``."""
-    e = _iso(end)
+    e = _day(end)
     return (f.cols["valid_from"] < e) & (f.cols["valid_to"] >= e)  # type: ignore[no-any-return]
 
 
@@ -103,9 +105,10 @@ def households(src: Sources, start: date, end: date, p: Mapping[str, Any]
     """Households with a member registered on the period's last day (each counted once,
     in the area of its first member row, so that levels add up)."""
     f = src.persons()
-    valid = _valid_at_end(f, end) & (f.cols["household"] >= 0)
+    hh = src.households()
+    valid = _valid_at_end(f, end) & (hh >= 0)
     rows = np.flatnonzero(valid)
-    _, first = np.unique(f.cols["household"][rows], return_index=True)
+    _, first = np.unique(hh[rows], return_index=True)
     w = np.zeros(len(f), dtype=np.float64)
     w[rows[first]] = 1.0
     return f, {"num": w, "k_persons": _f(valid)}
@@ -118,9 +121,9 @@ def age_share(src: Sources, start: date, end: date, p: Mapping[str, Any]
     f = src.persons()
     last = end - timedelta(days=1)
     age = int(p.get("min_age", 65))
-    cutoff = f"{last.year - age:04d}-{last.month:02d}-{last.day:02d}"
+    cutoff = (last.year - age) * 10000 + last.month * 100 + last.day
     valid = _valid_at_end(f, end)
-    old = valid & (f.cols["birth_date"] != "") & (f.cols["birth_date"] <= cutoff)
+    old = valid & (f.cols["birth_date"] > 0) & (f.cols["birth_date"] <= cutoff)
     return f, {"num": _f(old), "den": _f(valid)}
 
 
@@ -138,7 +141,7 @@ def enterprise_net_change(src: Sources, start: date, end: date, p: Mapping[str, 
                           ) -> tuple[Frame, Weights]:
     """Enterprises opened (valid_from in the period) minus closed (valid_to in it)."""
     f = src.enterprises()
-    s, e = _iso(start), _iso(end)
+    s, e = _day(start), _day(end)
     vf, vt = f.cols["valid_from"], f.cols["valid_to"]
     return f, {"num": _f((vf >= s) & (vf < e)) - _f((vt >= s) & (vt < e))}
 
@@ -232,22 +235,11 @@ def reach_coverage(src: Sources, start: date, end: date, p: Mapping[str, Any]
     # Residents per building that day, from the persons frame (the same count as
     # netinputs.residents: persons grouped by building_id).
     pf = src.persons()
-    bidx = src.cache("person_building_index", lambda: _building_index(src))
+    bidx = src.person_buildings()
     valid = _valid_at_end(pf, end) & (bidx >= 0)
     pop = np.bincount(bidx[valid], minlength=len(bf)).astype(np.float64)
     pop = np.where(standing, pop, 0.0)
     return bf, {"num": np.where(covered, pop, 0.0), "den": pop}
-
-
-def _building_index(src: Sources) -> npt.NDArray[np.int64]:
-    """Row of each person's building in the buildings frame (-1: none)."""
-    import pandas as pd
-
-    bf, _ = src.buildings()
-    rows = pd.Series(np.arange(len(bf)), index=pd.Index(pd.Series(bf.cols["id"], dtype=object)))
-    rows = rows[~rows.index.duplicated(keep="last")]
-    idx = rows.index.get_indexer(pd.Index(src.persons().cols["building_id"], dtype=object))
-    return np.where(idx >= 0, rows.to_numpy()[np.clip(idx, 0, None)], -1).astype(np.int64)
 
 
 _PARAMS_NET: Mapping[str, type] = {"facility_type": str, "minutes": float, "mode": str}

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gis.analysis.coverage import Demand, building_times, source_points
-from gis.analysis.netinputs import Residents, facilities, locate
+from gis.analysis.netinputs import Residents, locate
 from gis.indicators.sources import Sources
 from gis.network import network_service
 
@@ -36,7 +36,18 @@ def building_covered(src: Sources, facility_type: str, minutes: float, mode: str
     if dem is None:
         dem = Demand(Residents(geo), locate(net, geo.geometry.to_numpy()))
         cache[dem_key] = dem
-    fac = facilities(src.store, facility_type, day.isoformat())
+    # Every version of the type's facilities, read once; the ones open on ``day`` are
+    # picked here with the store's as_of rule (valid_from <= day < valid_to), the same
+    # set as netinputs.facilities(store, type, day) (tested through service_coverage).
+    every = cache.get(("facilities", facility_type))
+    if every is None:
+        every = src.store.query("facility", where={"facility_type": facility_type},
+                                columns=["id", "valid_from", "valid_to"], order_by=["id"])
+        cache[("facilities", facility_type)] = every
+    d = day.isoformat()
+    vt = every["valid_to"].astype(object)
+    open_ = (every["valid_from"].astype(str) <= d) & (vt.isna() | (vt.astype(str) > d))
+    fac = every[open_.to_numpy()]
     ids = tuple(sorted(fac["id"].astype(str)))
     key = ("reach", mode, id(net), facility_type, float(minutes), ids)
     hit = cache.get(key)
