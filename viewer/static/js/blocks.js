@@ -1,8 +1,8 @@
 // The blocks view: the H3 choropleth of one metric (GET /viewer/api/blocks) in five
 // classes, its legend, and the block portrait (the block-portrait process) on click.
 //
-// Cartography (issue #17): the choropleth is an overview. It fades out between z12.5
-// and z15, where the basemap's buildings appear (z14), so street zoom shows buildings,
+// Cartography (issue #17): the choropleth is an overview. It fades out between z12
+// and z14.5, as the basemap's buildings appear (z14), so street zoom shows buildings,
 // not a colour wash; its outline goes with it. The legend names the metric, its unit
 // and the class breaks.
 import { api } from './api.js';
@@ -16,7 +16,7 @@ import { kpis, barChart, agePyramid } from './charts.js';
 export const RAMP = ['#feebe2', '#fbb4b9', '#f768a1', '#c51b8a', '#7a0177'];
 export const NO_DATA = '#d9d9d9';
 /** Zoom range over which the choropleth fades out (buildings appear at z14). */
-export const FADE = [12.5, 15];
+export const FADE = [12, 14.5];
 const OPACITY = 0.72;
 const UNITS = { population: 'u_persons', enterprises: 'u_enterprises', events: 'u_events', vacancy: 'u_percent' };
 const METRIC_KEY = { population: 'm_population', enterprises: 'm_enterprises', events: 'm_events', vacancy: 'm_vacancy' };

@@ -20,14 +20,14 @@ export function initEvents({ map, api, pane }) {
   const box = el('div', { id: 'dispatch', class: 'dispatch' });
   box.innerHTML = `
     <h4>智能分拨 Triage</h4>
-    <textarea id="triage-text" rows="3" placeholder="粘贴或输入市民诉求…"></textarea>
+    <textarea id="triage-text" rows="3" placeholder="粘贴或输入市民诉求…" aria-label="市民诉求 Citizen request"></textarea>
     <div class="row"><button id="triage-go">分拨建议</button>
       <button id="case-create" disabled>受理立案</button></div>
     <div id="triage-result" class="figures"></div>
     <h4>案件 Cases</h4>
     <ul id="case-list" class="feature-list"></ul>
     <h4>热点 Hot spots (Gi*)</h4>
-    <div class="row"><select id="hs-res"><option>8</option><option selected>9</option></select>
+    <div class="row"><select id="hs-res" aria-label="H3 分辨率 resolution"><option>8</option><option selected>9</option></select>
       <button id="hotspots-go">计算热点</button></div>
     <div id="hs-legend" class="hint"></div>
     <h4>考评 Scorecard</h4>

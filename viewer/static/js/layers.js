@@ -8,7 +8,9 @@ import { $, el, toast } from './ui.js';
 import { propsTable } from './charts.js';
 
 const SKIP = new Set(['blocks', 'population_blocks']);  // drawn by the choropleth instead (js/blocks.js)
-const DEFAULT_ON = new Set(['district', 'subdistricts', 'communities', 'facilities']);
+// The basemap draws the district, subdistrict and community boundaries with their names:
+// the catalog's copies start off (one click away in the list) so the map is not drawn twice.
+const DEFAULT_ON = new Set(['facilities']);
 // Boundaries are drawn by the basemap too; a click on them would hide the features under them.
 const NOT_CLICKABLE = new Set(['district', 'subdistricts', 'communities', 'grids']);
 
@@ -49,7 +51,9 @@ function addCatalogLayer(l) {
         paint: { 'line-color': s.color, 'line-width': Math.max(s.line_width, 1), 'line-opacity': op } }, before);
     } else {
       map.addLayer({ ...common, id, type: 'circle',
-        paint: { 'circle-color': s.color, 'circle-radius': s.circle_radius + 1, 'circle-opacity': op,
+        // Small dots in the overview, full size at street zoom.
+        paint: { 'circle-color': s.color, 'circle-opacity': op,
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 11, Math.max(1.5, s.circle_radius * 0.5), 16, s.circle_radius + 1],
           'circle-stroke-color': '#fff', 'circle-stroke-width': 0.6 } }, before);
     }
   }
