@@ -275,16 +275,27 @@ export function mount(root, ctx) {
 
   // ------------------------------------------------------------------ alerts (SSE)
   const KIND = { zh: { threshold: '超阈值', offline: '设备离线', indicator: '指标' }, en: {} };
+  // Indicator alerts carry `indicator`, `code`, `name`, `title` when pushed; the listed ones
+  // (GET /alerts) only their sensor_id `indicator:<id>:<code>:<op><value>` (docs/indicators.md).
+  function indicatorParts(a) {
+    const m = /^indicator:([^:]+):([^:]+):/.exec(String(a.sensor_id || ''));
+    return { id: a.indicator || (m && m[1]) || '', code: a.code || (m && m[2]) || '' };
+  }
+
   function alertText(a) {
-    const where = a.kind === 'indicator'
-      ? `${a.indicator || a.indicator_id || ''} ${a.area_name || a.code || a.area_code || ''}`.trim()
-      : (a.sensor_id || '');
+    let where = a.sensor_id || '';
+    if (a.kind === 'indicator') {
+      const p = indicatorParts(a);
+      const item = (state.summary?.items || []).find((i) => i.id === p.id);
+      const name = a.title ? title(a, lang()) : item ? title(item, lang()) : p.id;
+      where = `${name} · ${a.name || p.code}${a.value !== undefined && a.value !== null ? ` ${fmt(a.value, lang())}` : ''}`;
+    }
     return `L${a.level ?? '?'} · ${(KIND[lang()] || {})[a.kind] || a.kind || ''} · ${where}`;
   }
 
   function inArea(a) {
     if (!state.area) return true;
-    const code = a.code || a.area_code || a.subdistrict_code || a.community_code;
+    const code = a.kind === 'indicator' ? indicatorParts(a).code : (a.code || a.subdistrict_code || a.community_code);
     return !code || String(code).startsWith(state.area) || state.area.startsWith(String(code));
   }
 
