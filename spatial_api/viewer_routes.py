@@ -5,6 +5,9 @@
 of one metric at a date; ``GET /viewer/api/industrial`` and
 ``GET /viewer/api/events`` feed the industrial-space and events views;
 ``POST /viewer/api/report`` renders the renewal-impact report (folium HTML).
+``GET /viewer/api/events/categories`` counts one day's events by category for the
+cockpit; ``GET /m`` is the mobile cockpit and ``GET /m/sw.js`` its service worker
+(docs/cockpit.md).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any, Literal
 
 import h3.api.basic_int as h3i
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis.blocks import cell_polygon
@@ -96,6 +99,12 @@ def _as_of(value: str | None) -> str | None:
     except ValueError:
         raise InvalidQuery("as_of must be a date YYYY-MM-DD") from None
     return value
+
+
+def _next_day(day: str) -> str:
+    import datetime as dt
+
+    return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
 
 
 def _all(layer: Layer, request: Request, q: FeatureQuery) -> list[dict[str, Any]]:
@@ -230,6 +239,58 @@ def viewer_router() -> APIRouter:
                                        "occurred_at": p.get("occurred_at"),
                                        "status": p.get("status")}})
         return {"type": "FeatureCollection", "categories": cats, "features": out}
+
+    @router.get("/viewer/api/events/categories", responses=errors(400, 401, 404))
+    def event_categories(request: Request,
+                         day: str | None = Query(None, **_DATE_QUERY),  # type: ignore[arg-type]
+                         code: str | None = Query(None, pattern=r"^[0-9A-Za-z_-]{1,32}$",
+                                                  examples=["440303001"]),
+                         ) -> Any:
+        """One day's events by category (default: the latest day with events), in the
+        district or one subdistrict/community (``code``): the cockpit's "today" panel."""
+        from gis.filters import Filter
+
+        try:
+            principal = _principal(request)
+        except UnknownApiKey:
+            return _unauthorised()
+        if not _catalog(request)["events"].access.allows(principal):
+            # 404 like a hidden collection, as /viewer/api/events answers.
+            return JSONResponse({"code": "NotFound", "description": "not found"},
+                                status_code=404)
+        store = request.app.state.store
+        d = _as_of(day)
+        if d is None:
+            last = store.query("event", columns=["occurred_at"], order_by=["-occurred_at"],
+                               limit=1)
+            d = str(last["occurred_at"].iloc[0])[:10] if len(last) else None
+        counts: dict[str, int] = {}
+        if d is not None:
+            # The day's window is selected in SQL (occurred_at is ISO text in UTC), so a
+            # request reads one day's rows, not the years of history.
+            f = Filter.from_text(f"occurred_at >= TIMESTAMP('{d}T00:00:00Z') AND "
+                                 f"occurred_at < TIMESTAMP('{_next_day(d)}T00:00:00Z')")
+            df = store.query("event", columns=["category", "subdistrict_code",
+                                               "community_code"], filter=f)
+            if code:
+                df = df[(df["subdistrict_code"] == code) | (df["community_code"] == code)]
+            counts = {str(k): int(v) for k, v in df["category"].value_counts().items()}
+        cats = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return {"day": d, "code": code, "total": sum(counts.values()),
+                "categories": [{"category": k, "count": v} for k, v in cats]}
+
+    @router.get("/m", include_in_schema=False)
+    def mobile() -> FileResponse:
+        """The mobile cockpit (one page; its service worker keeps it working offline)."""
+        return FileResponse(STATIC_DIR / "m" / "index.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    @router.get("/m/sw.js", include_in_schema=False)
+    def mobile_worker() -> FileResponse:
+        """The mobile cockpit's service worker, allowed to control ``/m`` itself (a worker
+        at /m/sw.js may by default only control /m/…; Service Workers §4.1 scope)."""
+        return FileResponse(STATIC_DIR / "m" / "sw.js", media_type="text/javascript",
+                            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/m"})
 
     @router.post("/viewer/api/report", response_class=HTMLResponse,
                  openapi_extra={"requestBody": REPORT_BODY}, responses=errors(400, 401))

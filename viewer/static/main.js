@@ -16,6 +16,7 @@ import * as eventmap from './js/eventmap.js';
 import { initEvents } from './js/events.js';
 import { initPerception } from './js/perception.js';
 import * as network from './js/network.js';
+import { initHome } from './js/home.js';
 
 // Test and console handle: the views never read it (they import the shared modules).
 const onemap = { state, api, t, toast, i18n };
@@ -97,6 +98,8 @@ function wireTopBar() {
 // ---------------------------------------------------------------- start
 async function init() {
   document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
+  // The cockpit (department keys) starts at once, beside the map (docs/cockpit.md).
+  onemap.home = initHome({ api, i18n, map: () => onemap.map });
   applyI18n(document);
   labelLang();
   buildDates();
@@ -126,6 +129,7 @@ async function init() {
   onemap.activateTab = activate;
   await layers.loadLayers();
   showAuth();
+  onemap.home.settle();
   await blocks.loadBlocks();
 }
 
