@@ -127,21 +127,42 @@ def _versions(folder: Path) -> list[int]:
     return sorted(out)
 
 
+def latest_version(data_dir: str | Path) -> int | None:
+    """The highest complete version beside the store (None: none)."""
+    folder = artefact_dir(data_dir)
+    versions = _versions(folder) if folder.is_dir() else []
+    return versions[-1] if versions else None
+
+
 def save(clf: Classifier, data_dir: str | Path, **extra: Any) -> Path:
     """Write ``clf`` as the next version; returns the joblib path. The metadata file is
-    written last, so a half-written model is never picked up as current."""
+    written last (through a rename), so a half-written model is never picked up as current.
+
+    The version number is reserved by creating its joblib file exclusively, so two
+    processes saving at once (two workers retraining) never write the same version.
+    """
+    import os
+
     import joblib
     import sklearn
 
     folder = artefact_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    versions = _versions(folder)
-    version = (versions[-1] + 1) if versions else 1
-    path = folder / f"model-v{version:04d}.joblib"
+    taken = [int(d) for p in folder.glob("model-v*.joblib")
+             if (d := p.stem.removeprefix("model-v")).isdigit()]
+    version = max(taken, default=0) + 1
+    while True:
+        path = folder / f"model-v{version:04d}.joblib"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            version += 1
     joblib.dump(clf.pipeline, path, compress=3)
     clf.meta.update(extra, version=version, sklearn=sklearn.__version__)
-    path.with_suffix(".json").write_text(json.dumps(clf.meta, ensure_ascii=False, indent=1),
-                                         encoding="utf-8")
+    tmp = folder / f".model-v{version:04d}.json.tmp"
+    tmp.write_text(json.dumps(clf.meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path.with_suffix(".json"))
     return path
 
 
