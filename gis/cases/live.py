@@ -188,10 +188,11 @@ class Retrainer:
             raise RetrainBusy("a retraining job is already running")
         try:
             self.jobs_dir.mkdir(parents=True, exist_ok=True)
-            job = {"id": uuid.uuid4().hex[:12], "state": "accepted", "created": _now(),
-                   "started": None, "finished": None, "requested_by": actor, "limit": limit,
-                   "seed": seed, "previous_version": self.live.version, "version": None,
-                   "n_texts": None, "n_cases": None, "train_seconds": None, "message": None}
+            job: dict[str, Any] = {
+                "id": uuid.uuid4().hex[:12], "state": "accepted", "created": _now(),
+                "started": None, "finished": None, "requested_by": actor, "limit": limit,
+                "seed": seed, "previous_version": self.live.version, "version": None,
+                "n_texts": None, "n_cases": None, "train_seconds": None, "message": None}
             _write_json(self._path(job["id"]), job)
         except BaseException:
             self._busy.release()
