@@ -300,3 +300,22 @@ def test_hotspot_layer_tiles(client: TestClient) -> None:
     got = {f["properties"]["cell"]: f["properties"] for f in feats}
     assert got[cell["id"]]["class"] == "hot"
     assert got[cell["id"]]["count"] == cell["properties"]["count"]
+
+
+def test_fast_probabilities_equal_scikit_learn(data_dir: Path) -> None:
+    import numpy as np
+
+    from bench.bench_dispatch import load_eval
+
+    clf = clf_mod.load(data_dir)
+    fast = clf_mod.fast_proba(clf.pipeline)
+    assert fast is not None  # the pipeline build_pipeline makes is recognised
+    texts, _ = load_eval()
+    got, want = fast(texts), clf.pipeline.predict_proba(texts)
+    assert got.shape == want.shape == (len(texts), len(CATEGORIES))
+    assert np.allclose(got, want, rtol=0, atol=1e-12)
+    assert clf.predict_many(texts[:5]) == [
+        [(clf.categories[j], round(float(want[i, j]), 4))
+         for j in np.argsort(-want[i], kind="stable")[:5]] for i in range(5)]
+    # Anything else falls back on scikit-learn.
+    assert clf_mod.fast_proba(object()) is None
