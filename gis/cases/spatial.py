@@ -143,6 +143,11 @@ def _cell_counts(store: Any, res: int, category: str | None,
     from gis.model import SCHEMAS
 
     col = "block" if res <= BLOCK_RES else parent_sql("h3", res)
+    if category and res <= BLOCK_RES:
+        # ``block + 0``: SQLite would otherwise walk the (block, occurred_at) index for
+        # the grouping and look every row up for its category (1 s on the full demo); so
+        # it picks the category or time index and sorts the few groups (0.15 s).
+        col = "block + 0"
     sql = (f"SELECT {col} AS cell, COUNT(*) FROM {SCHEMAS['event'].table} "
            f"WHERE {'block' if res <= BLOCK_RES else 'h3'} IS NOT NULL")
     params: list[Any] = []
