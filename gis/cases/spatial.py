@@ -318,7 +318,7 @@ def weekly_trend(times: pd.Series, start: str, end: str) -> list[dict[str, Any]]
     if s >= e:
         raise DispatchInputError("start must be before end")
     t = pd.to_datetime(times, utc=True)
-    week = (t - pd.to_timedelta(t.dt.dayofweek, unit="D")).dt.floor("D")
+    week = (t - pd.to_timedelta(t.dt.day_of_week, unit="D")).dt.floor("D")
     counts = week.value_counts()
     first = (pd.Timestamp(s) - pd.Timedelta(days=s.weekday())).floor("D")
     weeks = pd.date_range(first, pd.Timestamp(e), freq="7D", inclusive="left")
