@@ -24,8 +24,15 @@ from gis.cases.triage import Triage
 from gis.cases.workflow import CaseBook, Place, parse_instant
 from layers.access import ADMIN, Principal, UnknownApiKey
 from spatial_api.errors import error_body
+from spatial_api.oas import errors
 
 MAX_BODY_BYTES = 256 * 1024
+#: The retraining request's body (all optional): a seeded subset of the events, the seed.
+RETRAIN_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"limit": {"type": "integer", "minimum": 100,
+                             "description": "train on a seeded subset of this many events"},
+                   "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}}}
 
 
 def _unauthorised(description: str) -> JSONResponse:
@@ -256,7 +263,10 @@ def dispatch_router() -> APIRouter:
         live = _live(request)
         return live.info() if live is not None else {"version": None}
 
-    @router.post("/dispatch/model/retrain", status_code=202)
+    @router.post("/dispatch/model/retrain", status_code=202,
+                 responses=errors(400, 401, 403, 409),
+                 openapi_extra={"requestBody": {"required": False, "content": {
+                     "application/json": {"schema": RETRAIN_BODY}}}})
     async def retrain(request: Request) -> Any:
         """Retrain on history and the closed cases (admin only, audited): 202 with the job;
         poll ``GET /dispatch/model/retrain/{id}``. Every worker answers with the new version
@@ -266,6 +276,9 @@ def dispatch_router() -> APIRouter:
             return who
         raw = await request.body()
         doc = await _body(request) if raw.strip() else {}
+        unknown = sorted(set(doc) - set(RETRAIN_BODY["properties"]))
+        if unknown:
+            raise DispatchInputError(f"unknown field {unknown[0]!r}")
         limit = doc.get("limit")
         seed = doc.get("seed", 0)
         retrainer = _retrainer(request)

@@ -118,7 +118,8 @@ def test_history_holds_the_corrected_case(clients: tuple[TestClient, TestClient]
 
 def test_retrain_bad_requests(clients: tuple[TestClient, TestClient]) -> None:
     a, _ = clients
-    for body in ({"limit": "many"}, {"limit": 5}, {"limit": True}, {"seed": "x"}, [1]):
+    for body in ({"limit": "many"}, {"limit": 5}, {"limit": True}, {"seed": "x"}, {"seed": -1},
+                 {"seed": 2**40}, {"limit": 500, "epochs": 3}, [1]):
         r = a.post("/dispatch/model/retrain", json=body, headers=ADMIN)
         assert r.status_code == 400, (body, r.text)
     assert a.get("/dispatch/model/retrain/nosuchjob", headers=ADMIN).status_code == 404

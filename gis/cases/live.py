@@ -182,8 +182,8 @@ class Retrainer:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 100):
             raise DispatchInputError("limit must be an integer >= 100")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise DispatchInputError("seed must be an integer")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise DispatchInputError("seed must be an integer from 0 to 2**32 - 1")
         if not self._busy.acquire(blocking=False):
             raise RetrainBusy("a retraining job is already running")
         try:
