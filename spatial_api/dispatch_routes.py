@@ -130,7 +130,8 @@ def dispatch_router() -> APIRouter:
         if isinstance(who, JSONResponse):
             return who
         doc = await _body(request)
-        return await run_in_threadpool(_triage(request), doc.get("text"))
+        # In the thread pool as a whole: a newer model may be loaded on the way (seconds).
+        return await run_in_threadpool(lambda: _triage(request)(doc.get("text")))
 
     @router.get("/dispatch/scorecard")
     def scorecard(request: Request, by: str = "department") -> Any:
@@ -188,8 +189,9 @@ def dispatch_router() -> APIRouter:
         source = _opt_str(doc, "source") or "hotline_12345"
         place = Place()
         live = _live(request)
-        if category is None or (live is not None and live.available):
-            result = await run_in_threadpool(_triage(request), text)
+        available = live is not None and await run_in_threadpool(lambda: live.available)
+        if category is None or available:
+            result = await run_in_threadpool(lambda: _triage(request)(text))
             category = category or result["category"]
             hit = result["address"]
             if hit:
