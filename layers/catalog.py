@@ -925,6 +925,8 @@ _AGG_KINDS = ("person", "building", "house", "enterprise", "industrial_space", "
 
 def default_catalog() -> dict[str, Layer]:
     """The layers of OneMap, by id."""
+    from layers.hotspots import HotspotLayer  # its own module (it builds on this one)
+
     layers: list[Layer] = [
         EntityLayer("district", "district", "罗湖区", "District", EVERYONE,
                     "District outline (real, converted from GCJ-02).",
@@ -969,6 +971,10 @@ def default_catalog() -> dict[str, Layer]:
         EntityLayer("events", "event", "事件", "Events", DEPTS,
                     "Hotline, grid patrol and sensor alarm events (departments only).",
                     style=Style("#ff9da7", 0.9, 0.5, 3.0), minzoom=12),
+        HotspotLayer("event_hotspots", "事件热点", "Event hot spots (Gi*)", DEPTS,
+                     "Getis-Ord Gi* hot and cold spots of events per H3 cell (parameters "
+                     "res 7-10, category; datetime: a period, or an instant for the 12 "
+                     "months up to it); z, p and class hot/cold/none at p < 0.05."),
         SensorLayer("sensors", "sensor", "物联感知设备", "Sensors", EVERYONE,
                     "Sensors with their latest reading and alert state.",
                     style=Style("#4e79a7", 0.9, 0.5, 4.0), minzoom=11),

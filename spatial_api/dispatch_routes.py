@@ -1,14 +1,16 @@
 """HTTP routes of unified supervision: triage, cases and their transitions, overdue cases,
-the scorecard (``/dispatch/*`` and ``/events*``).
+the scorecard, the model and its retraining (``/dispatch/*`` and ``/events*``).
 
 Every route needs a department's or the admin's API key (``X-API-Key`` or ``api_key``);
-without one it answers 401. The routes parse the request, call :mod:`gis.cases` and render
+without one it answers 401. Retraining is the admin's only (403 for departments) and
+audited. The routes parse the request, call :mod:`gis.cases` and render
 JSON; core errors become 4xx through the table in :mod:`spatial_api.errors`.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,11 +19,20 @@ from starlette.concurrency import run_in_threadpool
 
 from gis.cases import DispatchInputError, ModelUnavailable
 from gis.cases.classifier import check_text
+from gis.cases.live import LiveTriage, Retrainer
 from gis.cases.triage import Triage
 from gis.cases.workflow import CaseBook, Place, parse_instant
-from layers.access import Principal, UnknownApiKey
+from layers.access import ADMIN, Principal, UnknownApiKey
+from spatial_api.errors import error_body
+from spatial_api.oas import errors
 
 MAX_BODY_BYTES = 256 * 1024
+#: The retraining request's body (all optional): a seeded subset of the events, the seed.
+RETRAIN_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"limit": {"type": "integer", "minimum": 100,
+                             "description": "train on a seeded subset of this many events"},
+                   "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}}}
 
 
 def _unauthorised(description: str) -> JSONResponse:
@@ -52,11 +63,44 @@ async def _body(request: Request) -> dict[str, Any]:
     return doc
 
 
+def _live(request: Request) -> LiveTriage | None:
+    live: LiveTriage | None = getattr(request.app.state, "triage", None)
+    return live
+
+
 def _triage(request: Request) -> Triage:
-    tri: Triage | None = getattr(request.app.state, "triage", None)
-    if tri is None:
+    """The newest model's triage (a retrained model is picked up here, per request)."""
+    live = _live(request)
+    if live is None:
         raise ModelUnavailable("no trained dispatch model; run 'onemap dispatch train'")
-    return tri
+    return live.current()
+
+
+_RETRAINER_LOCK = threading.Lock()
+
+
+def _retrainer(request: Request) -> Retrainer:
+    """The app's retrainer, made on first use (one per app, so one job at a time)."""
+    state = request.app.state
+    with _RETRAINER_LOCK:
+        r: Retrainer | None = getattr(state, "retrainer", None)
+        if r is None:
+            live = _live(request)
+            if live is None:
+                raise ModelUnavailable("unified supervision is not started")
+            r = Retrainer(state.store, live)
+            state.retrainer = r
+    return r
+
+
+def _admin(request: Request) -> Principal | JSONResponse:
+    who = _principal(request)
+    if isinstance(who, JSONResponse):
+        return who
+    if who.role != ADMIN:
+        return JSONResponse(error_body("Forbidden", "the admin role is required"),
+                            status_code=403)
+    return who
 
 
 def _cases(request: Request) -> CaseBook:
@@ -86,7 +130,8 @@ def dispatch_router() -> APIRouter:
         if isinstance(who, JSONResponse):
             return who
         doc = await _body(request)
-        return await run_in_threadpool(_triage(request), doc.get("text"))
+        # In the thread pool as a whole: a newer model may be loaded on the way (seconds).
+        return await run_in_threadpool(lambda: _triage(request)(doc.get("text")))
 
     @router.get("/dispatch/scorecard")
     def scorecard(request: Request, by: str = "department") -> Any:
@@ -143,9 +188,10 @@ def dispatch_router() -> APIRouter:
         department = _opt_str(doc, "department")
         source = _opt_str(doc, "source") or "hotline_12345"
         place = Place()
-        tri = getattr(request.app.state, "triage", None)
-        if category is None or tri is not None:
-            result = await run_in_threadpool(_triage(request), text)
+        live = _live(request)
+        available = live is not None and await run_in_threadpool(lambda: live.available)
+        if category is None or available:
+            result = await run_in_threadpool(lambda: _triage(request)(text))
             category = category or result["category"]
             hit = result["address"]
             if hit:
@@ -193,7 +239,8 @@ def dispatch_router() -> APIRouter:
 
     @router.post("/events/{case_id}/transitions")
     async def transition(request: Request, case_id: str) -> Any:
-        """Move a case: ``{"action", "department"?, "rating"?, "note"?}``; illegal → 409."""
+        """Move a case: ``{"action", "department"?, "category"?, "rating"?, "note"?}``
+        (``category`` corrects the triage's); illegal → 409."""
         who = _principal(request)
         if isinstance(who, JSONResponse):
             return who
@@ -207,6 +254,52 @@ def dispatch_router() -> APIRouter:
         return await run_in_threadpool(
             lambda: _cases(request).transition(
                 case_id, action, actor=_actor(who), department=_opt_str(doc, "department"),
-                rating=rating, note=_opt_str(doc, "note")))
+                rating=rating, note=_opt_str(doc, "note"), category=_opt_str(doc, "category")))
+
+    @router.get("/dispatch/model")
+    def model_info(request: Request) -> Any:
+        """The model answering triage now: version, training time, counts (null without)."""
+        who = _principal(request)
+        if isinstance(who, JSONResponse):
+            return who
+        live = _live(request)
+        return live.info() if live is not None else {"version": None}
+
+    @router.post("/dispatch/model/retrain", status_code=202,
+                 responses=errors(400, 401, 403, 409),
+                 openapi_extra={"requestBody": {"required": False, "content": {
+                     "application/json": {"schema": RETRAIN_BODY}}}})
+    async def retrain(request: Request) -> Any:
+        """Retrain on history and the closed cases (admin only, audited): 202 with the job;
+        poll ``GET /dispatch/model/retrain/{id}``. Every worker answers with the new version
+        from its next request on. Body (optional): ``{"limit", "seed"}``."""
+        who = _admin(request)
+        if isinstance(who, JSONResponse):
+            return who
+        raw = await request.body()
+        doc = await _body(request) if raw.strip() else {}
+        unknown = sorted(set(doc) - set(RETRAIN_BODY["properties"]))
+        if unknown:
+            raise DispatchInputError(f"unknown field {unknown[0]!r}")
+        limit = doc.get("limit")
+        seed = doc.get("seed", 0)
+        retrainer = _retrainer(request)
+        job = await run_in_threadpool(lambda: retrainer.submit(limit=limit, seed=seed,
+                                                               actor=_actor(who)))
+        request.app.state.ogc.audit.record(
+            who, "dispatch-model", "retrain", 0,
+            {"job": job["id"], "limit": limit, "seed": seed,
+             "previous_version": job["previous_version"]})
+        return JSONResponse(job, status_code=202,
+                            headers={"Location": f"/dispatch/model/retrain/{job['id']}"})
+
+    @router.get("/dispatch/model/retrain/{job_id}")
+    def retrain_status(request: Request, job_id: str) -> Any:
+        """A retraining job: ``state`` accepted, running, successful or failed, and the
+        new ``version`` once successful (admin only)."""
+        who = _admin(request)
+        if isinstance(who, JSONResponse):
+            return who
+        return _retrainer(request).status(job_id)
 
     return router

@@ -14,7 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis.analysis.enterprise_policies import PolicyConfigError, UnknownPolicy
-from gis.cases.errors import DispatchConfigError, IllegalTransition, ModelUnavailable
+from gis.cases.errors import (
+    DispatchConfigError,
+    IllegalTransition,
+    ModelUnavailable,
+    RetrainBusy,
+)
 from gis.errors import (
     CoreError,
     EntityNotFound,
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 #: Exception class → (HTTP status, OGC-style code). The first matching class wins.
 ERROR_TABLE: list[tuple[type[CoreError], int, str]] = [
     (IllegalTransition, 409, "Conflict"),
+    (RetrainBusy, 409, "Conflict"),
     (ModelUnavailable, 503, "ServiceUnavailable"),
     (DispatchConfigError, 500, "ServerError"),
     (EntityNotFound, 404, "NotFound"),

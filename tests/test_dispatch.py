@@ -219,3 +219,103 @@ def test_repeats_and_trends_routes(client: TestClient, data_dir: Path) -> None:
                       headers=KEY).status_code == 400
     assert client.get("/dispatch/repeats", params={"category": "x"},
                       headers=KEY).status_code == 400
+
+
+def test_hotspot_layer_items(client: TestClient, data_dir: Path) -> None:
+    import shapely
+
+    from gis.cases.spatial import hotspots
+    from layers.hotspots import CACHE
+
+    base = "/ogc/collections/event_hotspots"
+    assert client.get(base).status_code == 404  # departments only: hidden from the public
+    assert client.get(base, headers=KEY).status_code == 200
+    assert "event_hotspots" in {x["id"] for x in client.get("/layers", headers=KEY).json()[
+        "layers"]}
+    params = {"res": 8, "category": "垃圾暴露", "datetime": "2024-01-01/2025-12-31",
+              "limit": 10000, "f": "json"}
+    body = client.get(f"{base}/items", params=params, headers=KEY).json()
+    store = GeoPackageStore(data_dir / "onemap.gpkg")
+    try:
+        direct = hotspots(store, 8, "垃圾暴露", "2024-01-01", "2026-01-01")
+    finally:
+        store.close()
+    assert body["numberMatched"] == len(direct["features"]) == len(body["features"])
+    assert [f["id"] for f in body["features"]] == [f["id"] for f in direct["features"]]
+    for got, want in zip(body["features"], direct["features"], strict=True):
+        p = got["properties"]
+        assert {k: p[k] for k in ("count", "z", "p", "class")} == {
+            k: want["properties"][k] for k in ("count", "z", "p", "class")}
+        assert p["res"] == 8 and p["category"] == "垃圾暴露"
+    # A second request is served from the cache.
+    hits = CACHE.hits
+    client.get(f"{base}/items", params=params, headers=KEY)
+    assert CACHE.hits == hits + 1
+    # class filter and bbox, checked with shapely over the whole layer.
+    hot = client.get(f"{base}/items", params={**params, "class": "hot"}, headers=KEY).json()
+    assert hot["numberMatched"] == direct["hot"]
+    assert all(f["properties"]["class"] == "hot" for f in hot["features"])
+    bbox = (114.10, 22.53, 114.13, 22.56)
+    inbox = client.get(f"{base}/items", params={**params, "bbox": ",".join(map(str, bbox))},
+                       headers=KEY).json()
+    want_ids = [f["id"] for f in direct["features"]
+                if shapely.intersects(shapely.geometry.shape(f["geometry"]),
+                                      shapely.box(*bbox))]
+    assert [f["id"] for f in inbox["features"]] == want_ids and want_ids
+    for bad in ({"res": 12}, {"category": "不存在"}, {"class": "warm"},
+                {"datetime": "2025-01-01/2024-01-01"}, {"color": "red"}):
+        r = client.get(f"{base}/items", params={**params, **bad}, headers=KEY)
+        assert r.status_code == 400, (bad, r.text)
+
+
+def test_hotspot_layer_period() -> None:
+    from layers.hotspots import period_of
+
+    assert period_of(None) == (None, None)
+    assert period_of("2024-01-01/2024-12-31") == ("2024-01-01", "2025-01-01")
+    assert period_of("../2024-12-31") == (None, "2025-01-01")
+    # An instant (the viewer's time slider): the twelve months up to it.
+    assert period_of("2025-06-30") == ("2024-07-01", "2025-07-01")
+
+
+def test_hotspot_layer_tiles(client: TestClient) -> None:
+    import mapbox_vector_tile
+    import morecantile
+
+    fc = client.get("/ogc/collections/event_hotspots/items",
+                    params={"class": "hot", "limit": 1, "f": "json"}, headers=KEY).json()
+    cell = fc["features"][0]
+    ring = cell["geometry"]["coordinates"][0]
+    lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
+    lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
+    t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 13)
+    # Hidden from the public as the events layer is (the tile route's answer for a layer
+    # the role may not see).
+    public = client.get(f"/tiles/events/{t.z}/{t.x}/{t.y}.mvt").status_code
+    assert public != 200
+    assert client.get(f"/tiles/event_hotspots/{t.z}/{t.x}/{t.y}.mvt").status_code == public
+    r = client.get(f"/tiles/event_hotspots/{t.z}/{t.x}/{t.y}.mvt", headers=KEY)
+    assert r.status_code == 200
+    feats = mapbox_vector_tile.decode(r.content)["event_hotspots"]["features"]
+    got = {f["properties"]["cell"]: f["properties"] for f in feats}
+    assert got[cell["id"]]["class"] == "hot"
+    assert got[cell["id"]]["count"] == cell["properties"]["count"]
+
+
+def test_fast_probabilities_equal_scikit_learn(data_dir: Path) -> None:
+    import numpy as np
+
+    from bench.bench_dispatch import load_eval
+
+    clf = clf_mod.load(data_dir)
+    fast = clf_mod.fast_proba(clf.pipeline)
+    assert fast is not None  # the pipeline build_pipeline makes is recognised
+    texts, _ = load_eval()
+    got, want = fast(texts), clf.pipeline.predict_proba(texts)
+    assert got.shape == want.shape == (len(texts), len(CATEGORIES))
+    assert np.allclose(got, want, rtol=0, atol=1e-12)
+    assert clf.predict_many(texts[:5]) == [
+        [(clf.categories[j], round(float(want[i, j]), 4))
+         for j in np.argsort(-want[i], kind="stable")[:5]] for i in range(5)]
+    # Anything else falls back on scikit-learn.
+    assert clf_mod.fast_proba(object()) is None

@@ -1,8 +1,12 @@
-"""The events view in a real browser: triage → create → dispatch → close, and the hot-spot
-layer (same Chromium/Playwright set-up as tests/test_viewer_browser.py)."""
+"""The events view in a real browser: triage → create → dispatch → close, the hot-spot layer
+(the pane's and the catalog's), repeat clusters on the map and in the list, the trend chart
+and the scorecard chart (same Chromium/Playwright set-up as tests/test_viewer_browser.py)."""
 
 from __future__ import annotations
 
+import json
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,14 @@ def viewer(base_url: str) -> Iterator[Viewer]:
         b.close()
 
 
+def _get(base_url: str, path: str, **params: Any) -> Any:
+    """The API's own answer, as a client with the same key gets it."""
+    url = f"{base_url}{path}?{urllib.parse.urlencode(params)}"
+    req = urllib.request.Request(url, headers={"X-API-Key": "demo-planning-key"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
 def _case_state(page: Any) -> str:
     return str(page.locator("#case-list li").first.get_attribute("data-state"))
 
@@ -68,6 +80,11 @@ def test_triage_create_dispatch_close(viewer: Viewer) -> None:
     assert "done" in (page.locator("#case-list li").first.get_attribute("class") or "")
     page.click("#scorecard-go")
     page.wait_for_selector("#scorecard tr >> nth=1")
+    # The scorecard as a chart beside the table: one bar pair per row.
+    rows = page.evaluate("window.onemap.scorecard.rows")
+    assert page.locator("#scorecard tr").count() == len(rows) + 1
+    assert page.locator("#scorecard-chart rect.bar-received").count() == len(rows)
+    assert page.locator("#scorecard-chart rect.bar-on-time").count() == len(rows)
     viewer.shot("20-dispatch-cases")
     assert viewer.errors == []
 
@@ -89,4 +106,79 @@ def test_hotspot_layer(viewer: Viewer) -> None:
                              ".length")
     assert rendered > 0
     viewer.shot("21-hotspots")
+    assert viewer.errors == []
+
+
+def test_catalog_hotspot_layer(viewer: Viewer, base_url: str) -> None:
+    """The catalog layer (tiles, res 9, every event) in the layer list, coloured by class."""
+    page = viewer.page
+    page.click("nav.tabs button[data-tab=layers]")
+    page.wait_for_selector("#layer-list li[data-layer=event_hotspots]")
+    page.check("#toggle-event_hotspots")
+    # The tiles carry the time slider's instant (hot spots of the 12 months up to it).
+    as_of = page.evaluate("window.onemap.state.asOf") or None
+    extra = {"class": "hot", **({"datetime": as_of} if as_of else {})}
+    hot = _get(base_url, "/ogc/collections/event_hotspots/items", f="json", limit=1,
+               **extra)["features"][0]
+    ring = hot["geometry"]["coordinates"][0]
+    lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
+    lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
+    page.evaluate(f"window.onemap.map.jumpTo({{center: [{lon}, {lat}], zoom: 13}})")
+    viewer.idle()
+    paint = page.evaluate("window.onemap.map.getPaintProperty('cat-event_hotspots-fill', "
+                          "'fill-color')")
+    assert paint[0] == "match" and "hot" in paint
+    got = page.evaluate(
+        "window.onemap.map.queryRenderedFeatures({layers: ['cat-event_hotspots-fill']})"
+        ".map(f => [f.properties.cell, f.properties.class])")
+    assert [hot["id"], "hot"] in got
+    assert all(c != "none" for _, c in got)
+    page.uncheck("#toggle-event_hotspots")
+    page.click("nav.tabs button[data-tab=events]")
+    assert viewer.errors == []
+
+
+def test_repeat_clusters(viewer: Viewer, base_url: str) -> None:
+    page = viewer.page
+    page.click("#repeats-go")
+    page.wait_for_function("window.onemap.repeats !== undefined")
+    want = _get(base_url, "/dispatch/repeats", days=30, limit=100)
+    shown = page.evaluate("window.onemap.repeats")
+    assert shown["numberMatched"] == want["numberMatched"] > 0
+    assert page.locator("#repeat-list li").count() == len(want["clusters"])
+    first = want["clusters"][0]
+    assert f"{first['category']} ×{first['count']}" in page.locator(
+        "#repeat-list li").first.inner_text()
+    page.click("#repeat-list li >> nth=0")
+    page.wait_for_function(
+        f"Math.abs(window.onemap.map.getCenter().lng - {first['lon']}) < 1e-4 && "
+        "!window.onemap.map.isMoving()")
+    viewer.idle()
+    rendered = page.evaluate("window.onemap.map.queryRenderedFeatures({layers: ['repeats']})"
+                             ".map(f => f.properties.cluster)")
+    assert first["cluster"] in rendered
+    viewer.shot("22-repeats")
+    assert viewer.errors == []
+
+
+def test_trend_chart(viewer: Viewer, base_url: str) -> None:
+    page = viewer.page
+    page.fill("#ev-start", "2025-01-06")
+    page.fill("#ev-end", "2025-03-31")
+    page.click("#trends-go")
+    page.wait_for_function("window.onemap.trends !== undefined")
+    want = _get(base_url, "/dispatch/trends", **{"from": "2025-01-06", "to": "2025-03-31"})
+    series = list(want["series"].values())
+    weeks = [w["week"] for w in series[0]]
+    total = sum(w["count"] for s in series for w in s)
+    before = sum(w["last_year"] for s in series for w in s)
+    shown = page.evaluate("window.onemap.trends")
+    assert [w["week"] for w in shown["weeks"]] == weeks
+    assert shown["total"] == total and shown["last_year"] == before and total > 0
+    assert page.locator("#trend-chart .trend-point").count() == len(weeks)
+    points = page.locator("#trend-chart polyline.trend-now").get_attribute("points") or ""
+    assert len(points.split()) == len(weeks)
+    assert page.locator("#trend-chart polyline.trend-last-year").count() == 1
+    assert f"{total} 件" in page.locator("#trend-change").inner_text()
+    viewer.shot("23-trends")
     assert viewer.errors == []

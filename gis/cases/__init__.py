@@ -3,7 +3,8 @@ citizen reports, the case workflow with deadlines, hot spots, repeat complaints,
 
 ``classifier``: the text classifier trained on history (jieba + scikit-learn);
 ``config``: the department/deadline table ``config/dispatch.yaml``;
-``workflow``: the case lifecycle and its store; ``spatial``: hot spots, repeats, trends.
+``workflow``: the case lifecycle and its store; ``spatial``: hot spots, repeats, trends;
+``live``: the model a running server answers with, and retraining it without a restart.
 """
 
 from gis.cases.errors import (
@@ -12,8 +13,10 @@ from gis.cases.errors import (
     DispatchError,
     DispatchInputError,
     IllegalTransition,
+    JobNotFound,
     ModelUnavailable,
+    RetrainBusy,
 )
 
 __all__ = ["CaseNotFound", "DispatchConfigError", "DispatchError", "DispatchInputError",
-           "IllegalTransition", "ModelUnavailable"]
+           "IllegalTransition", "JobNotFound", "ModelUnavailable", "RetrainBusy"]

@@ -27,3 +27,11 @@ class CaseNotFound(DispatchError, EntityNotFound):
 
 class IllegalTransition(DispatchError):
     """The transition is not allowed from the case's current state (409)."""
+
+
+class RetrainBusy(DispatchError):
+    """A retraining job is already running in this server process (409)."""
+
+
+class JobNotFound(DispatchError, EntityNotFound):
+    """No retraining job with that id (404)."""

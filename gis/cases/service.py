@@ -6,35 +6,37 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gis.cases import classifier as clf_mod
 from gis.cases.config import load_table
 from gis.cases.errors import ModelUnavailable
-from gis.cases.triage import Locate, Triage
+from gis.cases.live import LiveTriage
+from gis.cases.triage import Locate
 from gis.cases.workflow import CaseBook, SqlStore
 
 log = logging.getLogger(__name__)
 
 
 def start(store: SqlStore, data_dir: str | Path, locate: Locate | None = None,
-          table_path: str | Path | None = None) -> tuple[CaseBook, Triage | None]:
-    """The case book and (when a model was trained) the triage of the app.
+          table_path: str | Path | None = None) -> tuple[CaseBook, LiveTriage]:
+    """The case book and the live triage of the app (its model loaded and warmed now).
 
     An invalid ``config/dispatch.yaml`` raises :class:`gis.cases.DispatchConfigError`, so
-    the server does not start; a missing model only disables triage (503) until
-    ``onemap dispatch train`` is run.
+    the server does not start; a missing model only disables triage (503) until one is
+    trained (``onemap dispatch train`` or ``POST /dispatch/model/retrain``), which the
+    live triage then picks up without a restart.
     """
     table = load_table(table_path)
     book = CaseBook(store, table)
+    live = LiveTriage(data_dir, table, locate)
     try:
-        model = clf_mod.load(data_dir)
+        live.current()
     except ModelUnavailable:
         log.warning("no dispatch model beside the store; triage answers 503 until "
                     "'onemap dispatch train'")
-        return book, None
-    missing = set(table.categories) - set(model.categories)
+        return book, live
+    missing = set(table.categories) - set(live.current().classifier.categories)
     if missing:
         log.warning("dispatch model lacks categories: %s", ", ".join(sorted(missing)))
-    return book, Triage(model, table, locate)
+    return book, live
 
 
 def address_locator(service: Any) -> Locate:

@@ -234,11 +234,17 @@ class CaseBook:
 
     def transition(self, case_id: str, action: str, *, actor: str | None = None,
                    department: str | None = None, rating: int | None = None,
-                   note: str | None = None) -> dict[str, Any]:
+                   note: str | None = None, category: str | None = None) -> dict[str, Any]:
         """Apply ``action`` (see :data:`ACTIONS`); raises :class:`IllegalTransition` (the
-        action is not allowed in the case's state) or :class:`DispatchInputError`."""
+        action is not allowed in the case's state) or :class:`DispatchInputError`.
+
+        ``category`` corrects the case's category on the way (an operator who finds the
+        triage wrong); the category a case is closed with is what retraining learns.
+        """
         if action not in ACTIONS:
             raise DispatchInputError(f"action must be one of {', '.join(ACTIONS)}")
+        if category is not None and category not in CATEGORIES:
+            raise DispatchInputError(f"unknown category {category!r}")
         if department is not None and department not in self.table.departments:
             raise DispatchInputError(f"unknown department {department!r}")
         if action == "reassign" and department is None:
@@ -253,14 +259,18 @@ class CaseBook:
                        [case_id])
             if not rows:
                 raise CaseNotFound(f"no case {case_id!r}")
-            state, dep, category, text = rows[0]
+            state, dep, old_category, text = rows[0]
             if state not in allowed:
                 raise IllegalTransition(f"cannot {action} a case in state {state}")
             if action == "dispatch":
-                dep = department or dep or self.table.route(category, text)
+                # A corrected category is routed by the table unless a department is named.
+                routed = self.table.route(category, text) if category is not None else None
+                dep = department or routed or dep or self.table.route(old_category, text)
             elif action == "reassign":
                 dep = department
             sets = {"state": to_state, "department": dep}
+            if category is not None:
+                sets["category"] = category
             if action == "close":
                 sets["closed_at"] = now
             elif action == "rate":
