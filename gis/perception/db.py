@@ -262,6 +262,25 @@ class PerceptionDB:
                            f"ORDER BY id DESC LIMIT {int(limit)}")
         return [self._alert(r) for r in rows]
 
+    # -- the alert's event -------------------------------------------------
+
+    def move_event(self, event_id: str, *, status: str, closed_at: str | None,
+                   description: str, lon: float, lat: float) -> bool:
+        """Move an alert's event on (status, end time, description) in one transaction;
+        False when the event is not there (events off, or written by another server).
+
+        The store has no generic entity update, so this is one UPDATE of the
+        ``events`` row; the tile cache's write listeners are told about the point it
+        touched, as an ingest would tell them."""
+        with self._tx() as conn:
+            cur = conn.execute(self._sql(
+                "UPDATE events SET status = ?, closed_at = ?, description = ? WHERE id = ?"),
+                (status, closed_at, description, event_id))
+            n = cur.rowcount
+        for fn in list(getattr(self.store, "write_listeners", [])):
+            fn("event", (lon, lat, lon, lat))
+        return bool(n)
+
     # -- alert log ----------------------------------------------------------
 
     def log(self, alert_id: int, data: dict[str, Any]) -> int:

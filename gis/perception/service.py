@@ -276,16 +276,18 @@ class PerceptionService:
                 fn(seq, data)
             except Exception:  # a broken listener must not stop the others
                 log.exception("alert listener failed")
-        if change == "start" and self.write_events:
-            self._write_event(alert)
+        if self.write_events:
+            if change == "start":
+                self._write_event(alert)
+            else:
+                self._move_event(alert, change)
 
     def _write_event(self, alert: Alert) -> None:
         """Record the alert as an event (source ``sensor_alarm``) for the case workflow."""
         st = self.sensors[alert.sensor_id]
         cat = "设备离线" if alert.kind == "offline" else EVENT_CATEGORY.get(
             st.place.sensor_type, "传感器告警")
-        desc = (f"{st.place.id} offline" if alert.kind == "offline" else
-                f"{st.place.id} {alert.value:g} ≥ {alert.threshold:g} (level {alert.level})")
+        desc = self._event_text(alert)
         frame = gpd.GeoDataFrame({
             "id": [f"ALERT{alert.id:08d}"], "occurred_at": [alert.started_at],
             "closed_at": [None], "source": ["sensor_alarm"], "category": [cat],
@@ -295,6 +297,31 @@ class PerceptionService:
             self.store.ingest("event", frame)
         except CoreError as exc:
             log.error("event of alert %s not written: %s", alert.id, exc.message)
+
+    def _event_text(self, alert: Alert) -> str:
+        st = self.sensors[alert.sensor_id]
+        if alert.kind == "offline":
+            return f"{st.place.id} offline"
+        return f"{st.place.id} {alert.value:g} ≥ {alert.threshold:g} (level {alert.level})"
+
+    def _move_event(self, alert: Alert, change: str) -> None:
+        """Move the alert's event on: an escalation updates its description (the new
+        level); the end closes it (status ``closed``, ``closed_at`` = the alert's end),
+        attributed to the system since no person closed it."""
+        st = self.sensors[alert.sensor_id]
+        if change == "end":
+            why = ("a reading arrived" if alert.kind == "offline" else
+                   f"{alert.value:g} < clear {st.rule.clear:g}")
+            text = (f"{self._event_text(alert)}; ended {alert.ended_at} ({why}), "
+                    f"closed by system")
+            status, closed = "closed", alert.ended_at
+        else:
+            text, status, closed = self._event_text(alert), "received", None
+        try:
+            self.db.move_event(f"ALERT{alert.id:08d}", status=status, closed_at=closed,
+                               description=text, lon=st.place.lon, lat=st.place.lat)
+        except Exception:  # the alert's own state is written; its event is secondary
+            log.exception("event of alert %s not moved on", alert.id)
 
     def alert(self, alert_id: int) -> Alert:
         """One alert, or :class:`UnknownAlert`."""
