@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner
@@ -36,6 +37,12 @@ class Server:
     svc: PerceptionService
     keys: dict[str, str]
     backend: str
+
+
+def _instant(v: Any) -> int:
+    """Unix seconds of a stored or JSON instant (text, or a timestamp on PostGIS)."""
+    ts = pd.Timestamp(v)
+    return int((ts if ts.tzinfo else ts.tz_localize("UTC")).timestamp())
 
 
 def _iso(t: float) -> str:
@@ -168,6 +175,11 @@ def test_crossing_raises_one_alert_with_impact_then_clears(server: Server) -> No
     assert len(mine) == 1 and mine[0]["properties"]["ended_at"] is None
     assert set(mine[0]["properties"]) >= {"id", "sensor_id", "level", "value", "threshold",
                                           "started_at", "ended_at"}
+    # While the alert lasts its event is open.
+    open_ev = server.svc.store.query("event", where={"id": f"ALERT{data['id']:08d}"},
+                                     columns=["status", "closed_at"])
+    assert list(open_ev["status"]) == ["received"]
+    assert open_ev["closed_at"].isna().all()
     # The sensors collection is live.
     feat = httpx.get(f"{server.url}/ogc/collections/sensors/items/{sid}", params={"f": "json"}
                      ).json()
@@ -187,10 +199,18 @@ def test_crossing_raises_one_alert_with_impact_then_clears(server: Server) -> No
     feat = httpx.get(f"{server.url}/ogc/collections/sensors/items/{sid}", params={"f": "json"}
                      ).json()
     assert feat["properties"]["alert"] == 0
-    # The alert became an event for the case workflow.
+    # The alert became an event for the case workflow, and its end closed that event
+    # (attributed to the system, at the alert's end).
     ev_rows = server.svc.store.query("event", where={"sensor_id": sid, "source": "sensor_alarm"},
-                                     columns=["id", "occurred_at"])
-    assert f"ALERT{data['id']:08d}" in set(ev_rows["id"])
+                                     columns=["id", "occurred_at", "closed_at", "status",
+                                              "description"])
+    mine_ev = ev_rows[ev_rows["id"] == f"ALERT{data['id']:08d}"]
+    assert len(mine_ev) == 1
+    row = mine_ev.iloc[0]
+    assert row["status"] == "closed"
+    assert _instant(row["closed_at"]) == _instant(end["data"]["ended_at"]) == int(now - 10)
+    assert _instant(row["occurred_at"]) == _instant(data["started_at"])
+    assert "closed by system" in row["description"]
     # A reconnecting client gets what it missed (Last-Event-ID).
     replay = SSEReader(f"{server.url}/alerts/stream",
                        {**EMERGENCY, "Last-Event-ID": str(ev["id"] - 1)})
@@ -282,6 +302,12 @@ def test_offline_detection(server: Server) -> None:
         end = sse.next()
     assert end["data"]["id"] == ev["data"]["id"] and end["data"]["state"] == "ended"
     sse.close()
+    # The offline alert's event is closed at the alert's end, by the system.
+    off_ev = server.svc.store.query("event", where={"id": f"ALERT{ev['data']['id']:08d}"},
+                                    columns=["status", "closed_at", "description"])
+    assert list(off_ev["status"]) == ["closed"]
+    assert _instant(off_ev["closed_at"].iloc[0]) == _instant(end["data"]["ended_at"])
+    assert off_ev["description"].iloc[0].endswith("closed by system")
 
 
 def test_burst_of_10000_readings_loses_none(server: Server) -> None:
@@ -322,6 +348,11 @@ def test_alert_escalates_without_a_second_alert(server: Server) -> None:
     esc = sse.next()["data"]
     assert esc["id"] == start["id"] and esc["change"] == "escalate"
     assert esc["level"] == len(rule.levels) and esc["state"] == "active"
+    # The escalation moved the alert's event on: still open, at the new level.
+    ev = server.svc.store.query("event", where={"id": f"ALERT{start['id']:08d}"},
+                                columns=["status", "description"])
+    assert list(ev["status"]) == ["received"]
+    assert ev["description"].iloc[0].endswith(f"(level {len(rule.levels)})")
     fc = httpx.get(f"{server.url}/alerts", params={"active": "true"}, headers=EMERGENCY).json()
     mine = [f for f in fc["features"] if f["properties"]["sensor_id"] == sid]
     assert len(mine) == 1 and mine[0]["properties"]["level"] == len(rule.levels)

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 SQLITE_DDL = (
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_readings_sensor_ts_unique ON readings (sensor_id, ts)",
+    # The store's own (sensor_id, ts) index duplicates the unique one, which serves the
+    # same lookups: every live insert would maintain both B-trees for nothing. (A bulk
+    # store ingest of readings re-creates it; the next start drops it again.)
+    "DROP INDEX IF EXISTS idx_readings_sensor_id_ts",
     "CREATE TABLE IF NOT EXISTS sensor_keys (sensor_id TEXT PRIMARY KEY, "
     "key_sha256 TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -145,21 +149,36 @@ class PerceptionDB:
         n = len(ts)
         if n == 0:
             return np.zeros(0, dtype=bool)
-        frame = pd.DataFrame({"s": sensor_ids, "t": ts.astype(np.int64)})
-        new = ~frame.duplicated().to_numpy()
+        ts = ts.astype(np.int64, copy=False)
+        sid_list = [str(x) for x in sensor_ids]
+        uniq = sorted(set(sid_list))
+        pos = {x: i for i, x in enumerate(uniq)}
+        codes = (np.zeros(n, dtype=np.int64) if len(uniq) == 1 else
+                 np.fromiter((pos[x] for x in sid_list), dtype=np.int64, count=n))
+        # The first of equal (sensor, ts) keys in the batch is the new one.
+        order = np.lexsort((np.arange(n), ts, codes))
+        sc, stt = codes[order], ts[order]
+        again = np.zeros(n, dtype=bool)
+        again[1:] = (sc[1:] == sc[:-1]) & (stt[1:] == stt[:-1])
+        new = np.ones(n, dtype=bool)
+        new[order[again]] = False
         al = alerts if alerts is not None else np.zeros(n, dtype=np.int64)
         with self._tx() as conn:
             # Which keys exist already: one index range probe per sensor.
-            for sid, grp in frame[new].groupby("s"):
-                lo, hi = int(grp["t"].min()), int(grp["t"].max())
-                have = {r[0] for r in conn.execute(
+            for code, sid in enumerate(uniq):
+                mine = new & (codes == code) if len(uniq) > 1 else new
+                if not mine.any():
+                    continue
+                lo, hi = int(ts[mine].min()), int(ts[mine].max())
+                have = np.array([r[0] for r in conn.execute(
                     self._sql("SELECT ts FROM readings WHERE sensor_id = ? AND ts >= ? "
-                              "AND ts <= ?"), (sid, lo, hi)).fetchall()}
-                if have:
-                    idx = grp.index.to_numpy()
-                    new[idx[grp["t"].isin(have).to_numpy()]] = False
-            rows = [(str(s), int(t), float(v), int(a)) for s, t, v, a in
-                    zip(sensor_ids[new], ts[new], values[new], al[new], strict=True)]
+                              "AND ts <= ?"), (sid, lo, hi)).fetchall()], dtype=np.int64)
+                if len(have):
+                    new[mine & np.isin(ts, have)] = False
+            keep = np.flatnonzero(new)
+            rows = list(zip([sid_list[i] for i in keep.tolist()], ts[keep].tolist(),
+                            values[keep].astype(np.float64).tolist(),
+                            al[keep].astype(np.int64).tolist(), strict=True))
             if rows:
                 if self.pg:
                     with conn.cursor() as cur, cur.copy(
@@ -261,6 +280,25 @@ class PerceptionDB:
         rows = self._fetch(f"SELECT {', '.join(ALERT_COLS)} FROM alerts{where} "
                            f"ORDER BY id DESC LIMIT {int(limit)}")
         return [self._alert(r) for r in rows]
+
+    # -- the alert's event -------------------------------------------------
+
+    def move_event(self, event_id: str, *, status: str, closed_at: str | None,
+                   description: str, lon: float, lat: float) -> bool:
+        """Move an alert's event on (status, end time, description) in one transaction;
+        False when the event is not there (events off, or written by another server).
+
+        The store has no generic entity update, so this is one UPDATE of the
+        ``events`` row; the tile cache's write listeners are told about the point it
+        touched, as an ingest would tell them."""
+        with self._tx() as conn:
+            cur = conn.execute(self._sql(
+                "UPDATE events SET status = ?, closed_at = ?, description = ? WHERE id = ?"),
+                (status, closed_at, description, event_id))
+            n = cur.rowcount
+        for fn in list(getattr(self.store, "write_listeners", [])):
+            fn("event", (lon, lat, lon, lat))
+        return bool(n)
 
     # -- alert log ----------------------------------------------------------
 

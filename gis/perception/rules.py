@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -89,6 +91,32 @@ class Rule:
             rise = (value - prev[1]) / ((ts - prev[0]) / 3600.0)
             if rise >= self.rate_of_rise:
                 lv = min(lv + 1, len(self.levels))
+        return lv
+
+
+    def levels_of(self, values: npt.NDArray[np.float64], ts: npt.NDArray[np.int64],
+                  prev: tuple[int, float] | None = None) -> npt.NDArray[np.int64]:
+        """:meth:`level` of each reading of a time-ordered series at once, each
+        reading's previous one being the one before it (the first's: ``prev``)."""
+        n = len(values)
+        if not self.alerts or n == 0:
+            return np.zeros(n, dtype=np.int64)
+        marks = np.asarray(self.levels, dtype=np.float64) * self.threshold
+        lv = (values[:, None] >= marks[None, :]).sum(axis=1).astype(np.int64)
+        if self.rate_of_rise:
+            pt = np.empty(n, dtype=np.int64)
+            pv = np.empty(n, dtype=np.float64)
+            pt[1:], pv[1:] = ts[:-1], values[:-1]
+            has = np.ones(n, dtype=bool)
+            if prev is None:
+                has[0], pt[0], pv[0] = False, 0, 0.0
+            else:
+                pt[0], pv[0] = prev
+            ok = has & (lv > 0) & (ts > pt)
+            hours = np.where(ok, ts - pt, 1) / 3600.0
+            rise = np.where(ok, (values - pv) / hours, -np.inf)
+            lv = np.where(ok & (rise >= self.rate_of_rise),
+                          np.minimum(lv + 1, len(self.levels)), lv)
         return lv
 
 

@@ -102,7 +102,7 @@ class PerceptionService:
 
     def _warm(self) -> None:
         try:
-            self.impact_model.residents(iso(time.time())[:10])
+            self.impact_model.warm(iso(time.time()))
         except Exception:  # the first impact will try again
             log.exception("warming the resident counts failed")
 
@@ -142,30 +142,41 @@ class PerceptionService:
 
     def _plan(self, st: SensorState, ts: npt.NDArray[np.int64],
               values: npt.NDArray[np.float64]
-              ) -> tuple[npt.NDArray[np.int64], list[tuple[int, float, int]]]:
-        """Alert level after each reading (``ts`` sorted) and the fresh readings' plan."""
+              ) -> tuple[npt.NDArray[np.int64], list[tuple[int, float, int]],
+                         tuple[int, float] | None]:
+        """Alert level after each reading (``ts`` sorted), the alert changes (reading
+        time, value, new level; only where the level changes) and the newest fresh
+        reading (None when no reading is newer than the sensor's last)."""
         # Rules see only readings newer than the last one (late history is stored
         # but does not re-open old alerts).
         levels = np.zeros(len(ts), dtype=np.int64)
         fresh = ts > (st.last_ts if st.last_ts is not None else -2**62)
-        _, first = np.unique(ts, return_index=True)
-        dup_in_batch = np.ones(len(ts), dtype=bool)
-        dup_in_batch[first] = False
-        fresh &= ~dup_in_batch
-        plan: list[tuple[int, float, int]] = []
-        prev = (st.last_ts, st.last_value) if st.last_ts is not None else None
+        fresh[1:] &= ts[1:] != ts[:-1]  # sorted: a repeat in the batch counts once
+        idx = np.flatnonzero(fresh)
+        if not len(idx):
+            return levels, [], None
+        t, v = ts[idx], values[idx]
+        prev = ((st.last_ts, st.last_value) if st.last_ts is not None
+                and st.last_value is not None else None)
+        lv = st.rule.levels_of(v, t, prev)
         cur = st.alert.level if st.alert is not None else 0
-        for i in np.flatnonzero(fresh):
-            t, v = int(ts[i]), float(values[i])
-            lv = st.rule.level(v, prev if prev and prev[1] is not None else None, t)  # type: ignore[arg-type]
-            if cur and v < st.rule.clear:
-                cur = 0
-            elif lv > cur:
-                cur = lv
-            levels[i] = cur
-            plan.append((t, v, cur))
-            prev = (t, v)
-        return levels, plan
+        last = (int(t[-1]), float(v[-1]))
+        if cur == 0 and not lv.any():  # the usual case: nothing to alert on
+            return levels, [], last
+        # Start, escalation (levels do not step down) and end are sequential: walk the
+        # readings only when an alert is active or starts in this batch.
+        changes: list[tuple[int, float, int]] = []
+        out = np.empty(len(idx), dtype=np.int64)
+        clear = st.rule.clear
+        for i, (ti, vi, li) in enumerate(zip(t.tolist(), v.tolist(), lv.tolist(),
+                                             strict=True)):
+            new = 0 if cur and vi < clear else max(cur, li)
+            if new != cur:
+                changes.append((ti, vi, new))
+                cur = new
+            out[i] = cur
+        levels[idx] = out
+        return levels, changes, last
 
     def ingest_many(self, items: Sequence[tuple[str, npt.NDArray[np.int64],
                                                 npt.NDArray[np.float64]]]) -> int:
@@ -187,13 +198,14 @@ class PerceptionService:
                 locks.enter_context(self.sensors[sid].lock)
             cols: list[tuple[npt.NDArray[np.object_], npt.NDArray[np.int64],
                              npt.NDArray[np.float64], npt.NDArray[np.int64]]] = []
-            plans: dict[str, list[tuple[int, float, int]]] = {}
+            plans: dict[str, tuple[list[tuple[int, float, int]], tuple[int, float] | None]] = {}
             for sid in sids:
                 ts = np.concatenate(merged[sid][0])
                 values = np.concatenate(merged[sid][1])
                 order = np.argsort(ts, kind="stable")
                 ts, values = ts[order], values[order]
-                levels, plans[sid] = self._plan(self.sensors[sid], ts, values)
+                levels, changed, last = self._plan(self.sensors[sid], ts, values)
+                plans[sid] = (changed, last)
                 cols.append((np.full(len(ts), sid, dtype=object), ts, values, levels))
                 n += len(ts)
             self.db.insert_many(np.concatenate([c[0] for c in cols]),
@@ -201,15 +213,15 @@ class PerceptionService:
                                 np.concatenate([c[2] for c in cols]),
                                 np.concatenate([c[3] for c in cols]))
             for sid in sids:
-                st, plan = self.sensors[sid], plans[sid]
+                st, (changed, last) = self.sensors[sid], plans[sid]
                 st.live = True
-                for t, v, lv in plan:
+                for t, v, lv in changed:
                     changes.extend(self._transition(st, t, v, lv))
-                if plan:
-                    st.last_ts, st.last_value = plan[-1][0], plan[-1][1]
-                if st.offline is not None and plan:
+                if last is not None:
+                    st.last_ts, st.last_value = last
+                if st.offline is not None and last is not None:
                     off = st.offline
-                    off.ended_at = off.updated_at = iso(plan[-1][0])
+                    off.ended_at = off.updated_at = iso(last[0])
                     self.db.update_alert(off)
                     st.offline = None
                     changes.append(("end", off))
@@ -276,16 +288,18 @@ class PerceptionService:
                 fn(seq, data)
             except Exception:  # a broken listener must not stop the others
                 log.exception("alert listener failed")
-        if change == "start" and self.write_events:
-            self._write_event(alert)
+        if self.write_events:
+            if change == "start":
+                self._write_event(alert)
+            else:
+                self._move_event(alert, change)
 
     def _write_event(self, alert: Alert) -> None:
         """Record the alert as an event (source ``sensor_alarm``) for the case workflow."""
         st = self.sensors[alert.sensor_id]
         cat = "设备离线" if alert.kind == "offline" else EVENT_CATEGORY.get(
             st.place.sensor_type, "传感器告警")
-        desc = (f"{st.place.id} offline" if alert.kind == "offline" else
-                f"{st.place.id} {alert.value:g} ≥ {alert.threshold:g} (level {alert.level})")
+        desc = self._event_text(alert)
         frame = gpd.GeoDataFrame({
             "id": [f"ALERT{alert.id:08d}"], "occurred_at": [alert.started_at],
             "closed_at": [None], "source": ["sensor_alarm"], "category": [cat],
@@ -295,6 +309,31 @@ class PerceptionService:
             self.store.ingest("event", frame)
         except CoreError as exc:
             log.error("event of alert %s not written: %s", alert.id, exc.message)
+
+    def _event_text(self, alert: Alert) -> str:
+        st = self.sensors[alert.sensor_id]
+        if alert.kind == "offline":
+            return f"{st.place.id} offline"
+        return f"{st.place.id} {alert.value:g} ≥ {alert.threshold:g} (level {alert.level})"
+
+    def _move_event(self, alert: Alert, change: str) -> None:
+        """Move the alert's event on: an escalation updates its description (the new
+        level); the end closes it (status ``closed``, ``closed_at`` = the alert's end),
+        attributed to the system since no person closed it."""
+        st = self.sensors[alert.sensor_id]
+        if change == "end":
+            why = ("a reading arrived" if alert.kind == "offline" else
+                   f"{alert.value:g} < clear {st.rule.clear:g}")
+            text = (f"{self._event_text(alert)}; ended {alert.ended_at} ({why}), "
+                    f"closed by system")
+            status, closed = "closed", alert.ended_at
+        else:
+            text, status, closed = self._event_text(alert), "received", None
+        try:
+            self.db.move_event(f"ALERT{alert.id:08d}", status=status, closed_at=closed,
+                               description=text, lon=st.place.lon, lat=st.place.lat)
+        except Exception:  # the alert's own state is written; its event is secondary
+            log.exception("event of alert %s not moved on", alert.id)
 
     def alert(self, alert_id: int) -> Alert:
         """One alert, or :class:`UnknownAlert`."""
