@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
+        from spatial_api.metrics import observe_store
+
+        observe_store(app, app.state.store)  # store query times on /metrics
         if app.state.ogc.audit.use_store:  # the audit trail lives in the store (issue 16)
             app.state.ogc.audit.attach(app.state.store)
         app.state.address = AddressService.from_store(app.state.store)

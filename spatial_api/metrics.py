@@ -2,7 +2,10 @@
 
 Requests are counted and timed per *route template* (``/enterprises/{enterprise_id}/portrait``,
 ``/ogc/*`` for the mounted pygeoapi), never per raw path, so the series stay few.
-The tile cache's hits and misses are read when scraped. Each app has its own
+The tile cache's hits and misses are read when scraped. Store operations are
+timed in the store layer (:mod:`gis.store.timing`, no web framework there): the
+host installs an observer on the store it opens that feeds
+``onemap_store_query_seconds{store, operation}``. Each app has its own
 registry (several apps in one test process must not share counters).
 """
 
@@ -28,6 +31,8 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Store operations go down to a fraction of a millisecond (an indexed lookup).
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, *BUCKETS)
 
 
 class _TileCacheCollector(Collector):
@@ -96,9 +101,15 @@ class MetricsMiddleware:
 
 
 def install_metrics(app: FastAPI) -> None:
-    """Add the middleware, ``/metrics`` and the tile cache collector to ``app``."""
+    """Add the middleware, ``/metrics`` and the tile cache collector to ``app``.
+
+    The store's timings start flowing when the lifespan calls :func:`observe_store`.
+    """
     registry = CollectorRegistry()
     registry.register(_TileCacheCollector(app))
+    app.state.store_seconds = Histogram(
+        "onemap_store_query_seconds", "Store operation time (outermost operation per call).",
+        ["store", "operation"], buckets=STORE_BUCKETS, registry=registry)
     app.add_middleware(MetricsMiddleware, fastapi_app=app, registry=registry)
     app.state.metrics_registry = registry
 
@@ -106,6 +117,18 @@ def install_metrics(app: FastAPI) -> None:
     def metrics() -> Response:
         """Prometheus text exposition of the request and cache metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def observe_store(app: FastAPI, store: Any) -> None:
+    """Feed ``store``'s operation times (:mod:`gis.store.timing`) into the app's histogram."""
+    hist: Histogram | None = getattr(app.state, "store_seconds", None)
+    if hist is None or not hasattr(store, "query_observer"):
+        return
+
+    def observe(backend: str, operation: str, seconds: float) -> None:
+        hist.labels(backend, operation).observe(seconds)
+
+    store.query_observer = observe
 
 
 def health_report(request: Request) -> JSONResponse:

@@ -62,6 +62,26 @@ REPORT_BODY = {"required": True, "content": {"application/json": {
 
 
 
+#: ``minlon,minlat,maxlon,maxlat`` (numbers only; the values are checked by check_bbox).
+_BBOX = re.compile(r"^\s*-?[0-9.eE+-]+(\s*,\s*-?[0-9.eE+-]+){3}\s*$")
+
+
+def _bbox_cells(text: str, res: int) -> set[int]:
+    """The H3 cells at ``res`` that a ``bbox`` parameter overlaps (whole blocks)."""
+    import shapely
+
+    from gis.store.common import check_bbox
+    from layers.catalog import touched_blocks_of
+
+    try:
+        box = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidQuery("bbox must be minlon,minlat,maxlon,maxlat") from None
+    if len(box) != 4:
+        raise InvalidQuery("bbox must be minlon,minlat,maxlon,maxlat")
+    x0, y0, x1, y1 = check_bbox(box)  # type: ignore[arg-type]
+    return set(touched_blocks_of(shapely.box(x0, y0, x1, y1), res))
+
 
 def _unauthorised() -> JSONResponse:
     return JSONResponse({"code": "Unauthorized", "description": "unknown API key"},
@@ -122,12 +142,24 @@ def viewer_router() -> APIRouter:
     def blocks(request: Request,
                metric: Literal["population", "enterprises", "events", "vacancy"] = "population",
                res: int = Query(8, ge=min(RESOLUTIONS), le=max(RESOLUTIONS)),
-               as_of: str | None = Query(None, **_DATE_QUERY)) -> Any:  # type: ignore[arg-type]
-        """H3 blocks of one metric at a date (GeoJSON; ``value`` is the metric)."""
+               as_of: str | None = Query(None, **_DATE_QUERY),  # type: ignore[arg-type]
+               bbox: str | None = Query(None, pattern=_BBOX.pattern,
+                                        examples=["114.11,22.54,114.12,22.55"],
+                                        description="only the blocks this area "
+                                        "(minlon,minlat,maxlon,maxlat) overlaps, each "
+                                        "with its whole-block value"),
+               ) -> Any:
+        """H3 blocks of one metric at a date (GeoJSON; ``value`` is the metric).
+
+        With ``bbox``, the blocks it overlaps, each whole: a value is never clipped
+        to the area, so nested or shifted areas cannot reveal a small count by
+        subtraction (differencing, issue 16; docs/security.md).
+        """
         try:
             principal = _principal(request)
         except UnknownApiKey:
             return _unauthorised()
+        cells = _bbox_cells(bbox, res) if bbox is not None else None
         if metric not in METRICS:
             raise InvalidQuery(f"metric must be one of {', '.join(METRICS)}")
         if res not in RESOLUTIONS:
@@ -158,6 +190,8 @@ def viewer_router() -> APIRouter:
             feats = _all(layer, request, q)
             for f in feats:
                 f["properties"]["value"] = f["properties"].get("count")
+        if cells is not None:
+            feats = [f for f in feats if h3i.str_to_int(f["properties"]["cell"]) in cells]
         values = [f["properties"]["value"] for f in feats
                   if f["properties"].get("value") is not None]
         return {"type": "FeatureCollection", "metric": metric, "res": res, "as_of": date,

@@ -59,6 +59,7 @@ from gis.store.common import (
     to_epoch,
     written_area,
 )
+from gis.store.timing import timed_operations
 from gis.timeaxis import TimeFilter, parse_as_of
 
 SRS_ID = 4326
@@ -156,6 +157,7 @@ def _st_is_empty(blob: bytes | None) -> int | None:
 # ---------------------------------------------------------------------------
 
 
+@timed_operations
 class GeoPackageStore(SharedQueries):
     """The GeoPackage backend of :class:`gis.store.base.Store`.
 

@@ -63,6 +63,7 @@ from gis.store.common import (
     to_epoch,
     written_area,
 )
+from gis.store.timing import timed_operations
 from gis.timeaxis import TimeFilter, parse_as_of
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -96,6 +97,7 @@ def redact(url: str) -> str:
 WRITE_CHANNEL = "onemap_writes"
 
 
+@timed_operations
 class PostGISStore(SharedQueries):
     """The PostGIS backend of :class:`gis.store.base.Store`."""
 
