@@ -131,12 +131,18 @@ def observe_store(app: FastAPI, store: Any) -> None:
     store.query_observer = observe
 
 
+#: Start-up threads reported in /health ``tasks`` while they run.
+_WARM_THREADS = {"onemap-enterprise-snapshot": "enterprise_snapshot",
+                 "perception-warm": "perception_warm"}
+
+
 def health_report(request: Request) -> JSONResponse:
     """Store and background-task state: ``ok``, ``degraded`` (a task failed) or ``down``.
 
     ``down`` (503): the store does not answer. ``degraded`` (200): the store
     answers but a background task (offline packs build, enterprise snapshot) failed.
     ``mqtt`` reports the broker (embedded, external or none; connected or not).
+    ``ready`` is false while a start-up task (warm-ups, packs) still runs.
     """
     app = request.app
     store = getattr(app.state, "store", None)
@@ -159,9 +165,15 @@ def health_report(request: Request) -> JSONResponse:
     if packs is not None:
         tasks["packs"] = str(packs.state)
     for t in threading.enumerate():
-        if t.name == "onemap-enterprise-snapshot":
-            tasks["enterprise_snapshot"] = "running"
+        if t.name in _WARM_THREADS:
+            tasks[_WARM_THREADS[t.name]] = "running"
+    warm = getattr(app.state, "network_warm", None)
+    if warm is not None and warm.is_alive():
+        tasks["coverage_warm"] = "running"
     body["tasks"] = tasks
+    # ready: no start-up task still running (they compete with requests for the CPU;
+    # `make loadtest` waits for it, as a load balancer's readiness probe would)
+    body["ready"] = not {"running", "building"} & set(tasks.values())
     perception = getattr(app.state, "perception_rt", None)
     if perception is not None:  # the MQTT broker (says so when there is none)
         body["mqtt"] = perception.health()

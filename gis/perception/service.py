@@ -196,10 +196,13 @@ class PerceptionService:
                 levels, plans[sid] = self._plan(self.sensors[sid], ts, values)
                 cols.append((np.full(len(ts), sid, dtype=object), ts, values, levels))
                 n += len(ts)
+            xs = [self.sensors[sid].place.lon for sid in sids] or [0.0]
+            ys = [self.sensors[sid].place.lat for sid in sids] or [0.0]
+            area = (min(xs), min(ys), max(xs), max(ys))
             self.db.insert_many(np.concatenate([c[0] for c in cols]),
                                 np.concatenate([c[1] for c in cols]),
                                 np.concatenate([c[2] for c in cols]),
-                                np.concatenate([c[3] for c in cols]))
+                                np.concatenate([c[3] for c in cols]), area=area)
             for sid in sids:
                 st, plan = self.sensors[sid], plans[sid]
                 st.live = True
@@ -213,6 +216,8 @@ class PerceptionService:
                     self.db.update_alert(off)
                     st.offline = None
                     changes.append(("end", off))
+        if changes:  # alert levels show on the sensors' tiles too
+            self.db.sensors_changed(area)
         for change, alert in changes:
             self._publish(change, alert)
         return n

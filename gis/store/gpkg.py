@@ -825,6 +825,13 @@ class GeoPackageStore(SharedQueries):
 
     # -- cross-process write log (issue 16: several server workers) --------
 
+    def log_write(self, conn: sqlite3.Connection, kind: str,
+                  area: tuple[float, float, float, float] | None) -> None:
+        """Record a write of ``kind`` over ``area`` made outside :meth:`ingest` (readings),
+        inside the caller's transaction on ``conn``, so every process's tile cache
+        (and a restarted server's disk cache) sees it once it commits."""
+        _log_write(conn, kind, area)
+
     def data_version(self) -> int:
         """The number of the last committed ingest (0: none logged yet).
 

@@ -207,6 +207,13 @@ class PostGISStore(SharedQueries):
         self._notify_write(kind, prep, replace)
         return IngestReport(kind, prep.n, time.perf_counter() - t0, replace)
 
+    def log_write(self, conn: Any, kind: str,
+                  area: tuple[float, float, float, float] | None) -> None:
+        """Announce a write of ``kind`` over ``area`` made outside :meth:`ingest`
+        (readings) inside the caller's transaction: NOTIFY is delivered at COMMIT."""
+        conn.execute("SELECT pg_notify(%s, %s)", (WRITE_CHANNEL, json.dumps(
+            {"kind": kind, "bounds": None if area is None else list(area)})))
+
     def listen_writes(self, on_write: Callable[[str, tuple[float, float, float, float] | None],
                                                None]) -> Callable[[], None]:
         """Call ``on_write`` for every ingest any process commits; returns a stopper.
