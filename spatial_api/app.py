@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         warm_in_background(app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
-                                      settings.data_dir, build_packs=settings.packs_on_start)
+                                      settings.data_dir, build_packs=settings.packs_on_start,
+                                      public=app.state.ogc.roles.principal(None))
         app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
         app.state.perception = app.state.perception_rt.service
         try:

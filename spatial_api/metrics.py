@@ -133,7 +133,7 @@ def observe_store(app: FastAPI, store: Any) -> None:
 
 #: Start-up threads reported in /health ``tasks`` while they run.
 _WARM_THREADS = {"onemap-enterprise-snapshot": "enterprise_snapshot",
-                 "perception-warm": "perception_warm"}
+                 "perception-warm": "perception_warm", "onemap-tiles-prewarm": "tiles_prewarm"}
 
 
 def health_report(request: Request) -> JSONResponse:

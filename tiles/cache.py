@@ -113,13 +113,17 @@ class TileCache:
     def __len__(self) -> int:
         return len(self._mem)
 
-    def get(self, key: CacheKey) -> CachedTile | None:
-        """The cached tile, or None (memory first, then disk)."""
+    def get(self, key: CacheKey, count: bool = True) -> CachedTile | None:
+        """The cached tile, or None (memory first, then disk).
+
+        ``count=False``: not a client's lookup (the start-up prewarm), so the hit and
+        miss counters (the hit ratio on /metrics) are left alone.
+        """
         with self._lock:
             entry = self._mem.get(key)
             if entry is not None:
                 self._mem.move_to_end(key)
-                self.hits += 1
+                self.hits += count
                 return entry
         if self.disk_dir is not None:
             path = key.disk_path(self.disk_dir)
@@ -132,9 +136,9 @@ class TileCache:
                 entry = CachedTile(gz, etag_of(raw), len(raw), -1, frozenset(),
                                    tile_bounds_lnglat(key.tile))
                 self._put_mem(key, entry)
-                self.hits += 1
+                self.hits += count
                 return entry
-        self.misses += 1
+        self.misses += count
         self._miss_gen.value = self._generation
         return None
 
@@ -170,6 +174,10 @@ class TileCache:
                     area is None or _meets(entry.bounds, area))):
                 return True
         return False
+
+    def preload(self, key: CacheKey, entry: CachedTile) -> None:
+        """Put a tile read from elsewhere (a pack) into memory only."""
+        self._put_mem(key, entry)
 
     def _put_mem(self, key: CacheKey, entry: CachedTile) -> None:
         with self._lock:
