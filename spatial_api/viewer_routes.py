@@ -18,6 +18,7 @@ import h3.api.basic_int as h3i
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from gis.blocks import cell_polygon
 from gis.errors import InvalidQuery
@@ -296,10 +297,15 @@ def viewer_router() -> APIRouter:
         if as_of is not None and (not isinstance(as_of, str) or _as_of(as_of) is None):
             raise InvalidQuery("as_of must be a date YYYY-MM-DD")
         inp = RenewalImpactInput(geom, as_of)
-        result = renewal_impact(store, inp)
-        if not PERSONS_ACCESS.allows(principal):  # whole-block person figures
-            result = public_impact(store, inp, result, principal.k)
-        html = render_renewal_report(store, geom, result.as_dict())
+
+        def build() -> str:
+            result = renewal_impact(store, inp)
+            if not PERSONS_ACCESS.allows(principal):  # whole-block person figures
+                result = public_impact(store, inp, result, principal.k)
+            return render_renewal_report(store, geom, result.as_dict())
+
+        # GIL-bound work off the event loop, which keeps serving other requests
+        html = await run_in_threadpool(build)
         return HTMLResponse(html, headers={
             "Content-Disposition": 'attachment; filename="renewal-report.html"'})
 
