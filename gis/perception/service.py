@@ -255,6 +255,10 @@ class PerceptionService:
                         st.offline = self.db.insert_alert(st.place.id, "offline", 1, None,
                                                           None, iso(now))
                         started.append(st.offline)
+        if started:  # the sensors' tiles show their alert state
+            places = [self.sensors[a.sensor_id].place for a in started]
+            self.db.sensors_changed((min(p.lon for p in places), min(p.lat for p in places),
+                                     max(p.lon for p in places), max(p.lat for p in places)))
         for a in started:
             self._publish("start", a)
         return len(started)
