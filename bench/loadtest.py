@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,28 @@ def _answers(url: str) -> bool:
             return bool(r.status == 200)
     except OSError:
         return False
+
+
+def _ready(url: str) -> bool:
+    """/health says no start-up task (warm-ups, packs) is still running."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:  # 127.0.0.1 only
+            return bool(r.status == 200 and json.load(r).get("ready", True))
+    except (OSError, ValueError):
+        return False
+
+
+def wait_ready(url: str, workers: int, timeout: float = 900) -> bool:
+    """Wait until several /health answers in a row say ready (each worker warms itself
+    up; the probes land on any of them)."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while time.monotonic() < deadline:
+        streak = streak + 1 if _ready(url) else 0
+        if streak >= 4 * workers:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         server = subprocess.Popen(
             [sys.executable, "-m", "spatial_api.cli", "serve", "--no-packs", "--host",
              "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers),
-             "--data-dir", str(args.data_dir)], env=env, stdout=log, stderr=log)
+             "--data-dir", str(args.data_dir)], env=env, stdout=log, stderr=log,
+            start_new_session=True)  # its workers share its process group
         deadline = time.monotonic() + 600
         while not _answers(f"{base}/health"):
             if server.poll() is not None or time.monotonic() > deadline:
@@ -60,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             time.sleep(1)
         print(f"started onemap serve --workers {args.workers} on {args.data_dir}")
+    # the start-up warm-ups (coverage, enterprise snapshot, perception) take the CPU
+    # for a while; a load balancer would not send traffic before /health says ready
+    t_ready = time.monotonic()
+    if not wait_ready(f"{base}/health", args.workers):
+        print("the server did not become ready (see /health tasks)")
+    else:
+        print(f"ready after {time.monotonic() - t_ready:.0f} s more")
     try:
         prefix = args.out / "loadtest"
         rc = subprocess.run(
@@ -70,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.terminate()
-            server.wait(60)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:  # still draining a backlog: the whole group
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(30)
     report = summary(prefix, args.users, args.time)
     (args.out / "loadtest.md").write_text(report, encoding="utf-8")
     print(report)

@@ -723,6 +723,50 @@ def _literal(wkb: bytes) -> shapely.Geometry:
         return g
 
 
+
+def spatial_mask(node: Any, geoms: Any) -> Any:
+    """Which of ``geoms`` (a shapely array) a purely spatial filter selects (numpy bools).
+
+    For layers whose features are computed rather than stored (the H3 aggregate
+    layers): the filter may combine spatial predicates on the feature geometry
+    (``S_INTERSECTS``... and ``BBOX``) with AND, OR and NOT; anything else is an
+    InvalidQuery. Evaluated with vectorised shapely on the features' own
+    geometries, so a hexagon is selected or not as a whole (CQL2 Part 1,
+    /req/spatial-functions: the predicate is on the feature's geometry).
+    """
+    import numpy as np
+
+    if isinstance(node, ast.And):
+        return spatial_mask(node.lhs, geoms) & spatial_mask(node.rhs, geoms)
+    if isinstance(node, ast.Or):
+        return spatial_mask(node.lhs, geoms) | spatial_mask(node.rhs, geoms)
+    if isinstance(node, ast.Not):
+        return ~spatial_mask(node.sub_node, geoms)
+    if isinstance(node, ast.Include):
+        return np.full(len(geoms), not node.not_, dtype=bool)
+    if isinstance(node, ast.BBox):
+        env = values.Envelope(node.minx, node.maxx, node.miny, node.maxy)
+        return spatial_mask(ast.GeometryIntersects(node.lhs, env), geoms)
+    if not isinstance(node, ast.SpatialComparisonPredicate):
+        raise InvalidQuery("this layer takes spatial filters on its geometry only "
+                           "(S_INTERSECTS, S_WITHIN..., BBOX with AND/OR/NOT)")
+    lhs, rhs = node.lhs, node.rhs
+    op = node.op.name.lower()
+    if _is_geom_attr(rhs) and not _is_geom_attr(lhs):
+        # S_WITHIN(literal, geometry) == S_CONTAINS(geometry, literal)
+        op = {"within": "contains", "contains": "within"}.get(op, op)
+        lhs, rhs = rhs, lhs
+    if not _is_geom_attr(lhs):
+        raise InvalidQuery("a spatial predicate needs the geometry property")
+    literal = literal_geometry(rhs)
+    arr = np.asarray(geoms, dtype=object)
+    if op == "disjoint":
+        return ~np.asarray(shapely.intersects(literal, arr), dtype=bool)
+    if op not in _PREDICATES:
+        raise InvalidQuery(f"unsupported spatial predicate {op!r}")
+    return np.asarray(_PREDICATES[op](literal, arr), dtype=bool)
+
+
 def register_sqlite_functions(
     conn: sqlite3.Connection, decode: Callable[[Sequence[bytes | None]], Any]
 ) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
 
 from gis.blocks import cell_polygon
 from gis.errors import EntityNotFound, InvalidQuery
@@ -711,7 +712,7 @@ class BlockLayer(Layer):
                 "suppressed": {"type": "boolean"}}
 
     def queryables(self, principal: Principal) -> dict[str, Queryable]:
-        """Aggregates are filtered by bbox and datetime only."""
+        """Aggregates are filtered by bbox, datetime and spatial filters on the hexagon."""
         return {}
 
     def _suppress_for(self, kind: str, principal: Principal) -> bool:
@@ -728,14 +729,23 @@ class BlockLayer(Layer):
         as_of = q.as_of if q.as_of is not None else _now()
         # The same bbox check as the stores' (a 6-number bbox is a 400, not a crash).
         within = shapely.box(*check_bbox(q.bbox)) if q.bbox is not None else None
-        if within is not None and self._suppress_for(kind, principal):
+        if within is not None and q.filter is None and self._suppress_for(kind, principal):
             # a bbox must not clip person counts (differencing, issue 16): whole
             # blocks it overlaps only (docs/security.md)
-            from gis.analysis.renewal import touched_blocks
-
-            cells = touched_blocks(within, res)
+            cells = touched_blocks_of(within, res)
             table = store.block_aggregate(kind, res, as_of=as_of)
             return table[table["cell"].isin(cells)].reset_index(drop=True), kind, res
+        if q.filter is not None:
+            # a CQL2 spatial filter selects whole hexagons by their own geometry and
+            # never clips a count (differencing, issue 16; docs/security.md)
+            from gis.filters import spatial_mask
+
+            table = store.block_aggregate(kind, res, as_of=as_of)
+            if within is not None:  # bbox and filter: both on the hexagon
+                table = table[table["cell"].isin(touched_blocks_of(within, res))]
+            polys = [shapely.Polygon(cell_polygon(int(c))) for c in table["cell"]]
+            keep = spatial_mask(q.filter, polys) if polys else np.zeros(0, dtype=bool)
+            return table[keep].reset_index(drop=True), kind, res
         table = store.block_aggregate(kind, res, as_of=as_of, within=within)
         return table, kind, res
 
@@ -760,8 +770,9 @@ class BlockLayer(Layer):
 
     def features(self, store: Store, q: FeatureQuery, principal: Principal) -> FeaturePage:
         """Aggregate table → one page of cell polygons."""
-        if q.filter is not None or q.where:
-            raise InvalidQuery("aggregate layers take bbox and datetime only")
+        if q.where:
+            raise InvalidQuery("aggregate layers take bbox, datetime and spatial filters "
+                               "only")
         if q.sortby:
             raise InvalidQuery("aggregate layers are sorted by cell")
         table, kind, res = self._table(store, q, principal)
@@ -786,6 +797,13 @@ class BlockLayer(Layer):
         if row.empty:
             raise EntityNotFound(f"no cell {fid!r} in {self.id}")
         return self._page(row, kind, res, principal, False, target_crs)[0], 0
+
+
+def touched_blocks_of(area: BaseGeometry, res: int) -> list[int]:
+    """The H3 cells at ``res`` that ``area`` overlaps (whole blocks, by geometry only)."""
+    from gis.analysis.renewal import touched_blocks
+
+    return touched_blocks(area, res)
 
 
 # ---------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
+        from spatial_api.metrics import observe_store
+
+        observe_store(app, app.state.store)  # store query times on /metrics
         if app.state.ogc.audit.use_store:  # the audit trail lives in the store (issue 16)
             app.state.ogc.audit.attach(app.state.store)
         app.state.address = AddressService.from_store(app.state.store)
@@ -70,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         warm_in_background(app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
-                                      settings.data_dir, build_packs=settings.packs_on_start)
+                                      settings.data_dir, build_packs=settings.packs_on_start,
+                                      public=app.state.ogc.roles.principal(None))
         app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
         app.state.perception = app.state.perception_rt.service
         from gis.indicators import IndicatorEngine

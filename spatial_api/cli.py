@@ -351,7 +351,8 @@ def serve(host: str | None, port: int | None, packs: bool, data_dir: Path | None
                         ("ONEMAP_INDICATORS_WARM", settings.indicators_warm)):
         os.environ[name] = str(value)
     uvicorn.run("spatial_api.cli:app_from_env", factory=True, workers=workers,
-                host=settings.host, port=settings.port, log_level="info")
+                host=settings.host, port=settings.port, log_level="info",
+                timeout_worker_healthcheck=settings.worker_healthcheck_s)
 
 
 def app_from_env() -> Any:

@@ -2,7 +2,10 @@
 
 Requests are counted and timed per *route template* (``/enterprises/{enterprise_id}/portrait``,
 ``/ogc/*`` for the mounted pygeoapi), never per raw path, so the series stay few.
-The tile cache's hits and misses are read when scraped. Each app has its own
+The tile cache's hits and misses are read when scraped. Store operations are
+timed in the store layer (:mod:`gis.store.timing`, no web framework there): the
+host installs an observer on the store it opens that feeds
+``onemap_store_query_seconds{store, operation}``. Each app has its own
 registry (several apps in one test process must not share counters).
 """
 
@@ -28,6 +31,8 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Store operations go down to a fraction of a millisecond (an indexed lookup).
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, *BUCKETS)
 
 
 class _TileCacheCollector(Collector):
@@ -96,9 +101,15 @@ class MetricsMiddleware:
 
 
 def install_metrics(app: FastAPI) -> None:
-    """Add the middleware, ``/metrics`` and the tile cache collector to ``app``."""
+    """Add the middleware, ``/metrics`` and the tile cache collector to ``app``.
+
+    The store's timings start flowing when the lifespan calls :func:`observe_store`.
+    """
     registry = CollectorRegistry()
     registry.register(_TileCacheCollector(app))
+    app.state.store_seconds = Histogram(
+        "onemap_store_query_seconds", "Store operation time (outermost operation per call).",
+        ["store", "operation"], buckets=STORE_BUCKETS, registry=registry)
     app.add_middleware(MetricsMiddleware, fastapi_app=app, registry=registry)
     app.state.metrics_registry = registry
 
@@ -108,12 +119,30 @@ def install_metrics(app: FastAPI) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def observe_store(app: FastAPI, store: Any) -> None:
+    """Feed ``store``'s operation times (:mod:`gis.store.timing`) into the app's histogram."""
+    hist: Histogram | None = getattr(app.state, "store_seconds", None)
+    if hist is None or not hasattr(store, "query_observer"):
+        return
+
+    def observe(backend: str, operation: str, seconds: float) -> None:
+        hist.labels(backend, operation).observe(seconds)
+
+    store.query_observer = observe
+
+
+#: Start-up threads reported in /health ``tasks`` while they run.
+_WARM_THREADS = {"onemap-enterprise-snapshot": "enterprise_snapshot",
+                 "perception-warm": "perception_warm", "onemap-tiles-prewarm": "tiles_prewarm"}
+
+
 def health_report(request: Request) -> JSONResponse:
     """Store and background-task state: ``ok``, ``degraded`` (a task failed) or ``down``.
 
     ``down`` (503): the store does not answer. ``degraded`` (200): the store
     answers but a background task (offline packs build, enterprise snapshot) failed.
     ``mqtt`` reports the broker (embedded, external or none; connected or not).
+    ``ready`` is false while a start-up task (warm-ups, packs) still runs.
     """
     app = request.app
     store = getattr(app.state, "store", None)
@@ -136,9 +165,15 @@ def health_report(request: Request) -> JSONResponse:
     if packs is not None:
         tasks["packs"] = str(packs.state)
     for t in threading.enumerate():
-        if t.name == "onemap-enterprise-snapshot":
-            tasks["enterprise_snapshot"] = "running"
+        if t.name in _WARM_THREADS:
+            tasks[_WARM_THREADS[t.name]] = "running"
+    warm = getattr(app.state, "network_warm", None)
+    if warm is not None and warm.is_alive():
+        tasks["coverage_warm"] = "running"
     body["tasks"] = tasks
+    # ready: no start-up task still running (they compete with requests for the CPU;
+    # `make loadtest` waits for it, as a load balancer's readiness probe would)
+    body["ready"] = not {"running", "building"} & set(tasks.values())
     perception = getattr(app.state, "perception_rt", None)
     if perception is not None:  # the MQTT broker (says so when there is none)
         body["mqtt"] = perception.health()

@@ -18,6 +18,11 @@ class Settings(CoreSettings):
     #: Build the missing or stale offline packs in the background at start-up
     #: (``onemap serve`` turns it on; docs/tiles.md).
     packs_on_start: bool = False
+    #: ``serve --workers N``: seconds a worker may take to answer the supervisor's ping
+    #: before it is killed and restarted. uvicorn's 5 s killed busy workers on a loaded
+    #: 2-core machine (the GIL held by start-up warm-ups or renders), which then lost
+    #: their requests and warmed up again (issue 16 load test).
+    worker_healthcheck_s: int = 60
     # perception (issue 11; docs/perception.md)
     sensor_rules_file: str = ""  # empty: config/sensor_rules.yaml
     mqtt_url: str = ""  # ONEMAP_MQTT_URL, e.g. mqtt://host:1883; empty: embedded Mosquitto

@@ -8,9 +8,12 @@ built once in the app's lifespan by :func:`start_tiles`.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from gis.errors import EntityNotFound, InvalidQuery
 from gis.model import KIND_ORDER
 from gis.store.base import Store
-from layers.access import WWW_AUTHENTICATE, UnknownApiKey
+from layers.access import WWW_AUTHENTICATE, Principal, UnknownApiKey
 from layers.catalog import Layer
 from spatial_api.oas import LAT, LON, errors
 from spatial_api.principal import request_principal as _principal
@@ -31,6 +34,8 @@ from tiles.packs import PACK_SUFFIX, PackBuilder, list_packs, store_identity
 from tiles.raster import Terrain, TerrainUnavailable
 from tiles.service import TileService, TileSettings
 from tiles.styles import basemap_style, layer_style, styles_index
+
+log = logging.getLogger(__name__)
 
 MVT = "application/vnd.mapbox-vector-tile"
 _NAME = re.compile(r"^[A-Za-z0-9_,]{1,300}$")
@@ -58,6 +63,9 @@ class TileState:
     watcher: DataVersionWatcher | None = None
     #: Stops the LISTEN thread of other processes' writes (PostGIS).
     stop_listening: Callable[[], None] | None = None
+    #: The start-up fill of the tile cache (pack tiles, low zooms); /health reports it.
+    prewarm: threading.Thread | None = None
+    prewarm_stop: threading.Event = field(default_factory=threading.Event)
 
     def sync(self) -> None:
         """Drop the cached tiles other processes' writes made stale (GeoPackage)."""
@@ -66,6 +74,9 @@ class TileState:
 
     def stop(self) -> None:
         """Stop the pack build (if any) and unsubscribe the service from the store."""
+        self.prewarm_stop.set()
+        if self.prewarm is not None:
+            self.prewarm.join(timeout=30)
         if self.packs is not None:
             self.packs.stop()
         if self.stop_listening is not None:
@@ -74,11 +85,15 @@ class TileState:
 
 
 def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
-                data_dir: Path, build_packs: bool = False) -> TileState:
+                data_dir: Path, build_packs: bool = False,
+                public: Principal | None = None) -> TileState:
     """Build the tile service (engine, cache, store listener) and load the terrain.
 
     With ``build_packs``, the district and subdistrict packs that are missing or
-    were cut from another store are built in a background thread.
+    were cut from another store are built in a background thread. With ``public``
+    (the public principal), a background thread fills the tile cache first: the
+    district pack's tiles when it was cut from this store, and the low zooms of
+    ``ONEMAP_TILES_PREWARM_LAYERS`` (first renders were the load test's slowest requests).
     """
     svc = TileService.start(store, catalog, base_url, data_dir, TileSettings())
     try:
@@ -106,7 +121,24 @@ def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
         state.watcher = DataVersionWatcher(cast(VersionedStore, store), svc.on_write, reset)
         if svc.cache.disk_dir is not None:
             _check_disk_cache(svc, state.watcher.seen)
+    if public is not None:
+        state.prewarm = threading.Thread(target=_prewarm, args=(svc, public, store_id,
+                                                                state.prewarm_stop),
+                                         name="onemap-tiles-prewarm", daemon=True)
+        state.prewarm.start()
     return state
+
+
+def _prewarm(svc: TileService, public: Principal, store_id: str | None,
+             stop: threading.Event) -> None:
+    t0 = time.perf_counter()
+    try:
+        done = svc.prewarm(public, store_id, stop)
+    except Exception:  # the cache fills on demand instead; the log says why
+        log.exception("tile cache prewarm failed")
+        return
+    log.info("tile cache prewarmed: %d pack tiles, %d rendered, %.1f s", done["pack"],
+             done["rendered"], time.perf_counter() - t0)
 
 
 def _check_disk_cache(svc: TileService, version: int) -> None:

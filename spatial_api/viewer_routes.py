@@ -21,6 +21,7 @@ import h3.api.basic_int as h3i
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from gis.blocks import cell_polygon
 from gis.errors import InvalidQuery
@@ -64,6 +65,26 @@ REPORT_BODY = {"required": True, "content": {"application/json": {
     "example": {"area": _AREA_EXAMPLE, "as_of": "2024-06-30"}}}}
 
 
+
+#: ``minlon,minlat,maxlon,maxlat`` (numbers only; the values are checked by check_bbox).
+_BBOX = re.compile(r"^\s*-?[0-9.eE+-]+(\s*,\s*-?[0-9.eE+-]+){3}\s*$")
+
+
+def _bbox_cells(text: str, res: int) -> set[int]:
+    """The H3 cells at ``res`` that a ``bbox`` parameter overlaps (whole blocks)."""
+    import shapely
+
+    from gis.store.common import check_bbox
+    from layers.catalog import touched_blocks_of
+
+    try:
+        box = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidQuery("bbox must be minlon,minlat,maxlon,maxlat") from None
+    if len(box) != 4:
+        raise InvalidQuery("bbox must be minlon,minlat,maxlon,maxlat")
+    x0, y0, x1, y1 = check_bbox(box)  # type: ignore[arg-type]
+    return set(touched_blocks_of(shapely.box(x0, y0, x1, y1), res))
 
 
 def _unauthorised() -> JSONResponse:
@@ -131,12 +152,24 @@ def viewer_router() -> APIRouter:
     def blocks(request: Request,
                metric: Literal["population", "enterprises", "events", "vacancy"] = "population",
                res: int = Query(8, ge=min(RESOLUTIONS), le=max(RESOLUTIONS)),
-               as_of: str | None = Query(None, **_DATE_QUERY)) -> Any:  # type: ignore[arg-type]
-        """H3 blocks of one metric at a date (GeoJSON; ``value`` is the metric)."""
+               as_of: str | None = Query(None, **_DATE_QUERY),  # type: ignore[arg-type]
+               bbox: str | None = Query(None, pattern=_BBOX.pattern,
+                                        examples=["114.11,22.54,114.12,22.55"],
+                                        description="only the blocks this area "
+                                        "(minlon,minlat,maxlon,maxlat) overlaps, each "
+                                        "with its whole-block value"),
+               ) -> Any:
+        """H3 blocks of one metric at a date (GeoJSON; ``value`` is the metric).
+
+        With ``bbox``, the blocks it overlaps, each whole: a value is never clipped
+        to the area, so nested or shifted areas cannot reveal a small count by
+        subtraction (differencing, issue 16; docs/security.md).
+        """
         try:
             principal = _principal(request)
         except UnknownApiKey:
             return _unauthorised()
+        cells = _bbox_cells(bbox, res) if bbox is not None else None
         if metric not in METRICS:
             raise InvalidQuery(f"metric must be one of {', '.join(METRICS)}")
         if res not in RESOLUTIONS:
@@ -167,6 +200,8 @@ def viewer_router() -> APIRouter:
             feats = _all(layer, request, q)
             for f in feats:
                 f["properties"]["value"] = f["properties"].get("count")
+        if cells is not None:
+            feats = [f for f in feats if h3i.str_to_int(f["properties"]["cell"]) in cells]
         values = [f["properties"]["value"] for f in feats
                   if f["properties"].get("value") is not None]
         return {"type": "FeatureCollection", "metric": metric, "res": res, "as_of": date,
@@ -323,10 +358,15 @@ def viewer_router() -> APIRouter:
         if as_of is not None and (not isinstance(as_of, str) or _as_of(as_of) is None):
             raise InvalidQuery("as_of must be a date YYYY-MM-DD")
         inp = RenewalImpactInput(geom, as_of)
-        result = renewal_impact(store, inp)
-        if not PERSONS_ACCESS.allows(principal):  # whole-block person figures
-            result = public_impact(store, inp, result, principal.k)
-        html = render_renewal_report(store, geom, result.as_dict())
+
+        def build() -> str:
+            result = renewal_impact(store, inp)
+            if not PERSONS_ACCESS.allows(principal):  # whole-block person figures
+                result = public_impact(store, inp, result, principal.k)
+            return render_renewal_report(store, geom, result.as_dict())
+
+        # GIL-bound work off the event loop, which keeps serving other requests
+        html = await run_in_threadpool(build)
         return HTMLResponse(html, headers={
             "Content-Disposition": 'attachment; filename="renewal-report.html"'})
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.loadtest import wait_ready
 from tests.test_workers import _copy_store, _env, _serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,8 @@ ROUTES = {"/tiles/{layers}/{z}/{x}/{y}.mvt", "/ogc/collections/{id}/items", "/ad
 def test_bounded_locust_run(demo_dir: Path, tmp_path: Path) -> None:
     data = _copy_store(demo_dir, tmp_path)
     for base, _ in _serve(data, _env(), workers=1):
+        # after the start-up warm-ups, as `make loadtest` does
+        assert wait_ready(f"{base}/health", 1, timeout=600)
         done = subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
              "--headless", "-H", base, "-u", "8", "-r", "8", "-t", "10s", "--only-summary",

@@ -4,6 +4,7 @@ checked against a brute force over the whole person layer (shapely + h3)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,98 @@ def test_block_counts_are_never_clipped_by_a_bbox(client: TestClient,
             assert props["count"] == whole[props["cell"]], (bbox, props)
             seen += 1
     assert seen > 0
+
+
+@pytest.fixture(scope="module")
+def stored_blocks(demo_dir: Path) -> np.ndarray:
+    """Every person's res-9 block as the store records it (what the block layers count)."""
+    store = GeoPackageStore(demo_dir / "onemap.gpkg")
+    try:
+        return store.query("person", as_of=AS_OF, columns=["id", "block"])["block"].to_numpy()
+    finally:
+        store.close()
+
+
+def _public_counts(cells: np.ndarray) -> dict[str, int | None]:
+    """Every res-9 block's public count (brute force): n when n >= k, else suppressed."""
+    ids, n = np.unique(cells, return_counts=True)
+    return {h3.int_to_str(int(c)): (int(v) if v >= K else None)
+            for c, v in zip(ids, n, strict=True)}
+
+
+def _overlapping(area: shapely.Geometry, blocks: dict[str, int | None]) -> set[str]:
+    """The blocks whose hexagon meets the area (shapely over every block of the layer)."""
+    hexes = {c: shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
+             for c in blocks}
+    return {c for c, g in hexes.items() if g.intersects(area)}
+
+
+def _viewer_blocks(c: TestClient, area: shapely.Polygon) -> dict[str, int | None]:
+    r = c.get("/viewer/api/blocks", params={"metric": "population", "res": 9, "as_of": AS_OF,
+                                            "bbox": ",".join(f"{v:.7f}" for v in area.bounds)})
+    assert r.status_code == 200, r.text
+    return {f["properties"]["cell"]: f["properties"]["value"] for f in r.json()["features"]}
+
+
+def _cql2_blocks(c: TestClient, area: shapely.Polygon, lang: str,
+                 predicate: str = "S_INTERSECTS") -> dict[str, int | None]:
+    if lang == "cql2-text":
+        text = f"{predicate}(geometry, {area.wkt})"
+    else:
+        text = json.dumps({"op": predicate.lower(), "args": [
+            {"property": "geometry"}, shapely.geometry.mapping(area)]})
+    r = c.get("/ogc/collections/population_blocks/items",
+              params={"f": "json", "limit": 10000, "datetime": AS_OF, "filter": text,
+                      "filter-lang": lang})
+    assert r.status_code == 200, r.text
+    return {f["properties"]["cell"]: f["properties"]["count"] for f in r.json()["features"]}
+
+
+def test_differencing_attack_on_viewer_blocks_and_cql2_filters(
+        client: TestClient, people: tuple[np.ndarray, np.ndarray],
+        stored_blocks: np.ndarray) -> None:
+    # The same attacker against the viewer's block API (bbox) and CQL2 spatial filters
+    # over the public block layer: every block comes whole, with its whole-layer count
+    # (suppressed under k), so nested areas differ by 0 or >= k persons.
+    xy, _ = people
+    blocks = _public_counts(stored_blocks)
+    x0, y0 = xy[len(xy) // 2]
+    previous: dict[str, int] = {}
+    for i in range(1, 13):
+        w = 0.00015 * i
+        area = shapely.box(x0 - w / 2, y0 - w / 2.4, x0 + w / 2, y0 + w / 2.4)
+        want = {c: blocks[c] for c in _overlapping(area, blocks)}
+        answers = {"viewer": _viewer_blocks(client, area),
+                   "cql2-text": _cql2_blocks(client, area, "cql2-text"),
+                   "cql2-json": _cql2_blocks(client, area, "cql2-json")}
+        for route, got in answers.items():
+            assert got == want, (route, i)
+            total = sum(v or 0 for v in got.values())
+            if route in previous:
+                assert total - previous[route] == 0 or total - previous[route] >= K, (route, i)
+            previous[route] = total
+    # the attack proper: two nested areas that differ by one home with 1..k-1
+    # residents and nothing else
+    homes, counts = np.unique(np.round(xy, 7), axis=0, return_counts=True)
+    small = [(float(hx), float(hy), int(n)) for (hx, hy), n in zip(homes, counts, strict=True)
+             if n < K]
+    assert small
+    hx, hy, n = small[0]
+    d = np.sort(np.abs(xy - [hx, hy]).max(axis=1))
+    r = 0.9 * float(d[n])
+    outer = shapely.box(hx - r, hy - r, hx + r, hy + r)
+    inner = shapely.box(hx - r, hy - r, hx - r / 4, hy + r)
+    for ask in (_viewer_blocks, lambda c, a: _cql2_blocks(c, a, "cql2-text")):
+        diff = sum(v or 0 for v in ask(client, outer).values()) - sum(
+            v or 0 for v in ask(client, inner).values())
+        assert diff == 0 or diff >= K
+    # a block inside a polygon is whole too: S_WITHIN keeps only hexagons inside it
+    big = shapely.box(x0 - 0.01, y0 - 0.01, x0 + 0.01, y0 + 0.01)
+    inside = _cql2_blocks(client, big, "cql2-text", "S_WITHIN")
+    hexes = {c: shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
+             for c in blocks}
+    assert inside == {c: v for c, v in blocks.items() if hexes[c].within(big)} and inside
+    # a filter on anything but the geometry is refused, not ignored
+    r = client.get("/ogc/collections/population_blocks/items",
+                   params={"f": "json", "filter": "count < 5", "filter-lang": "cql2-text"})
+    assert r.status_code == 400

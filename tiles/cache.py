@@ -21,7 +21,7 @@ import gzip
 import hashlib
 import shutil
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,10 +98,14 @@ class TileCache:
         self.hits = 0
         self.misses = 0
         self.invalidated = 0
-        # Bumped by every invalidation; a render that began (missed) before one must
-        # not put its possibly stale tile afterwards (another thread may have seen a
-        # write between this thread's read of the store and its put).
+        # Bumped by every invalidation; a render that began (missed) before one that
+        # touches its kinds and area must not put its possibly stale tile afterwards
+        # (another thread may have seen a write between this thread's read of the
+        # store and its put). The recent invalidations are kept so that a write
+        # elsewhere (a sensor's reading) does not stop every render in flight from
+        # being cached; when the history no longer reaches the miss, the put is skipped.
         self._generation = 0
+        self._recent: deque[tuple[int, str | None, BBox | None]] = deque(maxlen=256)
         self._miss_gen = threading.local()
         if disk_dir is not None:
             disk_dir.mkdir(parents=True, exist_ok=True)
@@ -109,13 +113,17 @@ class TileCache:
     def __len__(self) -> int:
         return len(self._mem)
 
-    def get(self, key: CacheKey) -> CachedTile | None:
-        """The cached tile, or None (memory first, then disk)."""
+    def get(self, key: CacheKey, count: bool = True) -> CachedTile | None:
+        """The cached tile, or None (memory first, then disk).
+
+        ``count=False``: not a client's lookup (the start-up prewarm), so the hit and
+        miss counters (the hit ratio on /metrics) are left alone.
+        """
         with self._lock:
             entry = self._mem.get(key)
             if entry is not None:
                 self._mem.move_to_end(key)
-                self.hits += 1
+                self.hits += count
                 return entry
         if self.disk_dir is not None:
             path = key.disk_path(self.disk_dir)
@@ -128,9 +136,9 @@ class TileCache:
                 entry = CachedTile(gz, etag_of(raw), len(raw), -1, frozenset(),
                                    tile_bounds_lnglat(key.tile))
                 self._put_mem(key, entry)
-                self.hits += 1
+                self.hits += count
                 return entry
-        self.misses += 1
+        self.misses += count
         self._miss_gen.value = self._generation
         return None
 
@@ -140,7 +148,7 @@ class TileCache:
         Skipped when the cache was invalidated since this thread's last miss: the
         tile may have been rendered from data older than that invalidation.
         """
-        if getattr(self._miss_gen, "value", self._generation) != self._generation:
+        if self._stale(getattr(self._miss_gen, "value", self._generation), entry):
             return
         self._put_mem(key, entry)
         if self.disk_dir is not None:
@@ -152,6 +160,24 @@ class TileCache:
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(entry.gz)
             tmp.replace(path)
+
+    def _stale(self, since: int, entry: CachedTile) -> bool:
+        """True when an invalidation after generation ``since`` may concern ``entry``."""
+        with self._lock:
+            if since == self._generation:
+                return False
+            later = [r for r in self._recent if r[0] > since]
+            if len(later) < self._generation - since:  # history lost: assume the worst
+                return True
+        for _, kind, area in later:
+            if kind is None or not entry.kinds or (kind in entry.kinds and (
+                    area is None or _meets(entry.bounds, area))):
+                return True
+        return False
+
+    def preload(self, key: CacheKey, entry: CachedTile) -> None:
+        """Put a tile read from elsewhere (a pack) into memory only."""
+        self._put_mem(key, entry)
 
     def _put_mem(self, key: CacheKey, entry: CachedTile) -> None:
         with self._lock:
@@ -168,6 +194,7 @@ class TileCache:
         """Drop everything (memory and disk)."""
         with self._lock:
             self._generation += 1
+            self._recent.append((self._generation, None, None))
             self._mem.clear()
             self._size = 0
         if self.disk_dir is not None:
@@ -183,6 +210,7 @@ class TileCache:
         dropped = 0
         with self._lock:
             self._generation += 1
+            self._recent.append((self._generation, kind, area))
             for key in list(self._mem):
                 entry = self._mem[key]
                 kinds = entry.kinds or (kinds_of_layers or {}).get(key.layers, frozenset())

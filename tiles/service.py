@@ -7,6 +7,8 @@ the cache right by listening to the store's writes.
 
 from __future__ import annotations
 
+import gzip
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +16,21 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis.errors import EntityNotFound
 from gis.store.base import Store
 from layers.access import Principal
 from layers.catalog import Layer
 from tiles.cache import CachedTile, CacheKey, TileCache, etag_of, gzip_bytes
-from tiles.engine import Tile, TileEngine, check_tile, tile_bounds_lnglat, tilejson
+from tiles.engine import (
+    BASEMAP,
+    Tile,
+    TileEngine,
+    check_tile,
+    tile_bounds_lnglat,
+    tilejson,
+    tiles_covering,
+)
+from tiles.packs import PACK_SUFFIX, pack_store_id
 
 
 class TileSettings(BaseSettings):
@@ -33,6 +45,11 @@ class TileSettings(BaseSettings):
     packs_dir: str = ""
     #: Cache-Control max-age of tiles, seconds.
     max_age: int = 300
+    #: Layers whose public tiles are rendered into the cache at start-up (comma-separated;
+    #: empty: none), over the district, from zoom 10 to ``prewarm_maxzoom``. The basemap
+    #: comes from the district pack instead when one was cut from this store.
+    prewarm_layers: str = "buildings,roads"
+    prewarm_maxzoom: int = 14
 
 
 def view_of(principal: Principal) -> str:
@@ -88,12 +105,13 @@ class TileService:
         self.cache.invalidate(kind, bounds)
 
     def tile(self, names: str, tile: Tile, principal: Principal,
-             as_of: str | None = None) -> CachedTile:
-        """A tile of one or several layers, from the cache or freshly rendered."""
+             as_of: str | None = None, *, warm: bool = False) -> CachedTile:
+        """A tile of one or several layers, from the cache or freshly rendered
+        (``warm``: for the prewarm, not counted as a client's cache lookup)."""
         check_tile(tile)
         ids = self.engine.resolve(names, principal)  # 404 for unknown or hidden layers
         key = CacheKey(names, tile, view_of(principal), as_of)
-        hit = self.cache.get(key)
+        hit = self.cache.get(key, count=not warm)
         if hit is not None:
             return hit
         result = self.engine.render(names, self.store, tile, principal, as_of)
@@ -103,6 +121,58 @@ class TileService:
         if result.personal_rows == 0:  # person-level rows are never cached
             self.cache.put(key, entry)
         return entry
+
+    def prewarm(self, public: Principal, store_id: str | None,
+                stop: threading.Event | None = None) -> dict[str, int]:
+        """Fill the cache before traffic comes: the district pack's basemap tiles (no
+        rendering) and the public tiles of ``settings.prewarm_layers`` at low zooms.
+
+        Returns the number of tiles put per source. A put that a write made stale
+        meanwhile is skipped by the cache itself (generations).
+        """
+        done = {"pack": 0, "rendered": 0}
+        # Only when the pack was cut from this very store, for the view it was cut
+        # for (public with the default k): its tiles are then the bytes a render gives.
+        pack = self.packs_dir / f"district{PACK_SUFFIX}"
+        if (store_id is not None and view_of(public) == view_of(Principal())
+                and pack.exists() and pack_store_id(pack) == store_id):
+            done["pack"] = self._load_pack(pack, public, stop)
+        if self.bounds is None:
+            return done
+        for name in [n for n in self.settings.prewarm_layers.split(",") if n]:
+            try:
+                ids = self.engine.resolve(name, public)
+            except EntityNotFound:  # not a public layer: nothing to warm
+                continue
+            minzoom = max(10, min(self.engine.catalog[i].minzoom for i in ids
+                                  if i in self.engine.catalog))
+            for z in range(minzoom, self.settings.prewarm_maxzoom + 1):
+                for t in tiles_covering(self.bounds, z):
+                    if stop is not None and stop.is_set():
+                        return done
+                    self.tile(name, t, public, warm=True)
+                    done["rendered"] += 1
+        return done
+
+    def _load_pack(self, path: Path, public: Principal,
+                   stop: threading.Event | None) -> int:
+        from pmtiles.reader import MmapSource, all_tiles
+
+        kinds = frozenset(self.engine.kinds_of(self.engine.resolve(BASEMAP, public)))
+        view = view_of(public)
+        budget = self.cache.max_bytes // 2  # leave room for what is asked
+        n = used = 0
+        with path.open("rb") as f:
+            for (z, x, y), gz in sorted(all_tiles(MmapSource(f)), key=lambda it: it[0][0]):
+                if (stop is not None and stop.is_set()) or used + len(gz) > budget:
+                    break
+                raw = gzip.decompress(gz)
+                t = Tile(x, y, z)
+                self.cache.preload(CacheKey(BASEMAP, t, view), CachedTile(
+                    gz, etag_of(raw), len(raw), -1, kinds, tile_bounds_lnglat(t)))
+                n += 1
+                used += len(gz)
+        return n
 
     def tilejson(self, names: str, principal: Principal) -> dict[str, Any]:
         """TileJSON of one or several layers."""

@@ -143,9 +143,16 @@ class PerceptionDB:
 
     def insert_many(self, sensor_ids: npt.NDArray[np.object_], ts: npt.NDArray[np.int64],
                     values: npt.NDArray[np.float64],
-                    alerts: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.bool_]:
+                    alerts: npt.NDArray[np.int64] | None = None,
+                    area: tuple[float, float, float, float] | None = None
+                    ) -> npt.NDArray[np.bool_]:
         """Insert readings of several sensors in one transaction (duplicates skipped);
-        returns the mask of the rows that were new (first of equal keys in the batch)."""
+        returns the mask of the rows that were new (first of equal keys in the batch).
+
+        ``area``: the bounds of those sensors. The write is logged in the same
+        transaction (the sensors' tiles carry their latest reading), so cached
+        sensor tiles of every server process go once it commits.
+        """
         n = len(ts)
         if n == 0:
             return np.zeros(0, dtype=bool)
@@ -188,7 +195,26 @@ class PerceptionDB:
                 else:
                     conn.executemany("INSERT INTO readings (sensor_id, ts, value, alert) "
                                      "VALUES (?, ?, ?, ?)", rows)
+                self._log_write(conn, area)
+        if rows:
+            self._notify(area)
         return new
+
+    def _log_write(self, conn: Any, area: tuple[float, float, float, float] | None) -> None:
+        log_write = getattr(self.store, "log_write", None)
+        if callable(log_write):
+            log_write(conn, "sensor", area)
+
+    def _notify(self, area: tuple[float, float, float, float] | None) -> None:
+        """This process's write listeners (its tile cache): the sensors in ``area`` changed."""
+        for fn in list(getattr(self.store, "write_listeners", ())):
+            fn("sensor", area)
+
+    def sensors_changed(self, area: tuple[float, float, float, float] | None) -> None:
+        """Log and announce a change of sensors' alert state (their tiles show it)."""
+        with self._tx() as conn:
+            self._log_write(conn, area)
+        self._notify(area)
 
     def set_reading_alert(self, sensor_id: str, ts: int, level: int) -> None:
         """Record the alert level the rules gave a stored reading."""

@@ -208,10 +208,13 @@ class PerceptionService:
                 plans[sid] = (changed, last)
                 cols.append((np.full(len(ts), sid, dtype=object), ts, values, levels))
                 n += len(ts)
+            xs = [self.sensors[sid].place.lon for sid in sids] or [0.0]
+            ys = [self.sensors[sid].place.lat for sid in sids] or [0.0]
+            area = (min(xs), min(ys), max(xs), max(ys))
             self.db.insert_many(np.concatenate([c[0] for c in cols]),
                                 np.concatenate([c[1] for c in cols]),
                                 np.concatenate([c[2] for c in cols]),
-                                np.concatenate([c[3] for c in cols]))
+                                np.concatenate([c[3] for c in cols]), area=area)
             for sid in sids:
                 st, (changed, last) = self.sensors[sid], plans[sid]
                 st.live = True
@@ -225,6 +228,8 @@ class PerceptionService:
                     self.db.update_alert(off)
                     st.offline = None
                     changes.append(("end", off))
+        if changes:  # alert levels show on the sensors' tiles too
+            self.db.sensors_changed(area)
         for change, alert in changes:
             self._publish(change, alert)
         return n
@@ -262,6 +267,10 @@ class PerceptionService:
                         st.offline = self.db.insert_alert(st.place.id, "offline", 1, None,
                                                           None, iso(now))
                         started.append(st.offline)
+        if started:  # the sensors' tiles show their alert state
+            places = [self.sensors[a.sensor_id].place for a in started]
+            self.db.sensors_changed((min(p.lon for p in places), min(p.lat for p in places),
+                                     max(p.lon for p in places), max(p.lat for p in places)))
         for a in started:
             self._publish("start", a)
         return len(started)

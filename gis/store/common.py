@@ -18,6 +18,7 @@ from gis.errors import EntityNotFound, InvalidGeometry, InvalidQuery
 from gis.ingest import Prepared
 from gis.model import schema
 from gis.store.base import AsOf, BBox
+from gis.store.timing import QueryObserver
 from gis.timeaxis import parse_as_of
 
 #: A write listener: (kind, written (w, s, e, n) bounds or None for "everywhere").
@@ -69,6 +70,8 @@ class SharedQueries:
     """Queries both backends answer the same way, from their ``_where``/``_select``."""
 
     write_listeners: list[WriteListener]
+    #: Told (backend, operation, seconds) after each timed operation (gis.store.timing).
+    query_observer: QueryObserver | None = None
     _communities: gpd.GeoDataFrame | None
 
     # Provided by each backend (declared here for the type checker).

@@ -59,6 +59,7 @@ from gis.store.common import (
     to_epoch,
     written_area,
 )
+from gis.store.timing import timed_operations
 from gis.timeaxis import TimeFilter, parse_as_of
 
 SRS_ID = 4326
@@ -156,6 +157,7 @@ def _st_is_empty(blob: bytes | None) -> int | None:
 # ---------------------------------------------------------------------------
 
 
+@timed_operations
 class GeoPackageStore(SharedQueries):
     """The GeoPackage backend of :class:`gis.store.base.Store`.
 
@@ -822,6 +824,13 @@ class GeoPackageStore(SharedQueries):
         return pd.DataFrame.from_records(out, columns=["sensor_id", "ts", "value", "alert"])
 
     # -- cross-process write log (issue 16: several server workers) --------
+
+    def log_write(self, conn: sqlite3.Connection, kind: str,
+                  area: tuple[float, float, float, float] | None) -> None:
+        """Record a write of ``kind`` over ``area`` made outside :meth:`ingest` (readings),
+        inside the caller's transaction on ``conn``, so every process's tile cache
+        (and a restarted server's disk cache) sees it once it commits."""
+        _log_write(conn, kind, area)
 
     def data_version(self) -> int:
         """The number of the last committed ingest (0: none logged yet).

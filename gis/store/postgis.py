@@ -63,6 +63,7 @@ from gis.store.common import (
     to_epoch,
     written_area,
 )
+from gis.store.timing import timed_operations
 from gis.timeaxis import TimeFilter, parse_as_of
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -96,6 +97,7 @@ def redact(url: str) -> str:
 WRITE_CHANNEL = "onemap_writes"
 
 
+@timed_operations
 class PostGISStore(SharedQueries):
     """The PostGIS backend of :class:`gis.store.base.Store`."""
 
@@ -204,6 +206,13 @@ class PostGISStore(SharedQueries):
             self._communities = None
         self._notify_write(kind, prep, replace)
         return IngestReport(kind, prep.n, time.perf_counter() - t0, replace)
+
+    def log_write(self, conn: Any, kind: str,
+                  area: tuple[float, float, float, float] | None) -> None:
+        """Announce a write of ``kind`` over ``area`` made outside :meth:`ingest`
+        (readings) inside the caller's transaction: NOTIFY is delivered at COMMIT."""
+        conn.execute("SELECT pg_notify(%s, %s)", (WRITE_CHANNEL, json.dumps(
+            {"kind": kind, "bounds": None if area is None else list(area)})))
 
     def listen_writes(self, on_write: Callable[[str, tuple[float, float, float, float] | None],
                                                None]) -> Callable[[], None]:
