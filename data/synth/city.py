@@ -28,6 +28,7 @@ seeded point of the district.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry import shape
 
 REAL_DIR = Path(__file__).resolve().parent.parent / "real"
 LUOHU = "440303"
@@ -134,8 +136,11 @@ def _district_real(district: District, seed: int) -> Any:
     """The ``_Real`` inputs of ``district`` in the shape geography expects."""
     from data.synth import geography as g
 
-    gdf = gpd.read_file(REAL_DIR / "boundaries" / "shenzhen_districts_wgs84.geojson")
-    geom = gdf.loc[gdf["adcode"].astype(str) == district.code].geometry.iloc[0]
+    # Plain JSON + shapely, not gpd.read_file: the workers need no GDAL (pyogrio).
+    doc = json.loads((REAL_DIR / "boundaries" / "shenzhen_districts_wgs84.geojson").read_text(
+        encoding="utf-8"))
+    geom = next(shape(f["geometry"]) for f in doc["features"]
+                if str(f["properties"]["adcode"]) == district.code)
     polys = sorted(shapely.get_parts(geom), key=lambda p: -p.area)
     outline = g._round7(polys[0])
     subs = pd.read_csv(REAL_DIR / "admin_divisions" / "shenzhen_subdistricts_nbs2023.csv",
@@ -367,10 +372,12 @@ def piece_cells(buildings: pd.DataFrame) -> np.ndarray:
 
 def _weights(buildings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Dwelling and work floor area of each building (the houses stage's own weights)."""
-    use = buildings["use"].to_numpy(dtype=object) if "use" in buildings else np.array([])
-    floors = np.clip(pd.to_numeric(buildings.get("floors", 1), errors="coerce")
+    from data.synth.people import column_or
+
+    use = column_or(buildings, "use", "").to_numpy(dtype=object)
+    floors = np.clip(pd.to_numeric(column_or(buildings, "floors", 1), errors="coerce")
                      .fillna(1).to_numpy(dtype=np.float64), 1, None)
-    foot = pd.to_numeric(buildings.get("footprint_m2", 100.0), errors="coerce").fillna(
+    foot = pd.to_numeric(column_or(buildings, "footprint_m2", 100.0), errors="coerce").fillna(
         100.0).to_numpy(dtype=np.float64)
     area = foot * floors
     home = np.where((use == "residential") | (use == "mixed"), area, 0.0)
@@ -546,5 +553,6 @@ def build_city(root: Path, districts: list[District], *, seed: int = 42, scale: 
                                        format(c, "x"), key=f"city-{code}-{c:x}-{seed}-{scale}",
                                        pure=False))
             if bar is not None:
-                bar.update(task, total=bar.tasks[0].total + len(cells), completed=parts)
+                bar.update(task, total=(bar.tasks[0].total or 0) + len(cells),
+                           completed=parts)
     return CityReport(root, seed, scale, round(time.perf_counter() - t0, 3), rows, parts)
