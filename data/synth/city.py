@@ -16,7 +16,7 @@ gets the building, house, enterprise and event stock Luohu gets at
 Large districts (more than :data:`LARGE_POPULATION` residents) are split further:
 one task builds the district's geography, sensors and readings, then one task per
 H3 res-6 parent of its buildings builds the houses, persons, enterprises,
-industrial spaces and events of the buildings in that cell (:func:`build_piece`),
+industrial spaces and events of the buildings in that cell (:func:`generate_piece`),
 each with its own seed, so a piece can be rebuilt alone from the geography on disk.
 
 Known simplifications (documented in docs/scale.md): road names and
