@@ -59,8 +59,33 @@ def _measure(area: str, scale: float, seed: int, workers: int, root: Path,
         t0 = time.perf_counter()
         block_aggregate(root, "person", 8, as_of="2022-01-01", by="age_band", client=client)
         agg_s = time.perf_counter() - t0
+    items_p95, tile_p95 = _serving_p95(url)
     return {"area": area, "districts": len(districts), "residents": residents,
-            "build_s": build_s, "load_s": load_s, "agg_s": agg_s, "rss_mib": rss}
+            "build_s": build_s, "load_s": load_s, "agg_s": agg_s, "rss_mib": rss,
+            "items_p95_s": items_p95, "tile_p95_s": tile_p95}
+
+
+#: The same place in every area (罗湖 is in each): a 500 m box and the z14 tile over
+#: 东门, so a growing database is measured on the same page and the same tile.
+_PAGE_BOX = (114.115, 22.545, 114.12, 22.55)
+_TILE = (14, 13385, 7138)
+
+
+def _serving_p95(url: str) -> tuple[float, float]:
+    """p95 of an items page (100 buildings in a small bbox, as the OGC items route asks
+    the store) and of an uncached buildings tile (``PostGISStore.mvt``) on ``url``."""
+    from bench.common import p, timeit
+    from gis.store.postgis import PostGISStore
+
+    store = PostGISStore(url, migrate=False)
+    try:
+        items = timeit(lambda: store.query("building", bbox=_PAGE_BOX, limit=100), repeat=20)
+        z, x, y = _TILE
+        tile = timeit(lambda: store.mvt("buildings", "building", z, x, y,
+                                        columns=["use", "floors"]), repeat=20)
+    finally:
+        store.close()
+    return p(items, 0.95), p(tile, 0.95)
 
 
 def _exponent(x: list[float], y: list[float]) -> float | None:
@@ -78,7 +103,8 @@ def _plot(results: list[dict[str, Any]], exps: dict[str, float | None], path: Pa
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     n = [r["residents"] for r in results]
-    for key, label in (("build_s", "build"), ("load_s", "load"), ("agg_s", "block aggregate")):
+    for key, label in (("build_s", "build"), ("load_s", "load"), ("agg_s", "block aggregate"),
+                       ("items_p95_s", "items page p95"), ("tile_p95_s", "tile p95")):
         e = exps.get(key)
         ax.loglog(n, [r[key] for r in results], "o-",
                   label=f"{label} (exponent {e:.2f})" if e is not None else label)
@@ -145,7 +171,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
     n = [float(r["residents"]) for r in results]
     exps = {k: _exponent(n, [float(r[k]) for r in results])
-            for k in ("build_s", "load_s", "agg_s", "rss_mib")}
+            for k in ("build_s", "load_s", "agg_s", "rss_mib", "items_p95_s", "tile_p95_s")}
     rows: list[Row] = []
     for r in results:
         where = f"{r['area']} ({r['residents']:,} residents)"
@@ -153,6 +179,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows.append(Row(f"scale load into PostGIS, {where}", f"{r['load_s']:.1f} s"))
         rows.append(Row(f"scale block aggregate r8 by age band, {where}", f"{r['agg_s']:.2f} s"))
         rows.append(Row(f"scale peak RSS per worker, {r['area']}", f"{r['rss_mib']:.0f} MiB"))
+        rows.append(Row(f"scale items page p95 (100 buildings), {where}",
+                        f"{r['items_p95_s'] * 1000:.1f} ms", "", "≤ 1.5× 罗湖's"))
+        rows.append(Row(f"scale buildings tile z14 p95 (ST_AsMVT), {where}",
+                        f"{r['tile_p95_s'] * 1000:.1f} ms", "", "≤ 1.5× 罗湖's"))
     for key, e in exps.items():
         if e is not None:
             rows.append(Row(f"scale growth exponent of {key}", f"{e:.2f}", "", "≤ 1.1"))

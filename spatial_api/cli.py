@@ -103,7 +103,7 @@ def demo_build(scale: float, seed: int, force: bool, data_dir: Path | None,
         city = build_city(settings.data_dir / "city", districts, seed=seed, scale=scale,
                           workers=workers, progress=sys.stderr.isatty())
         click.echo(json.dumps({"root": str(city.root), "seconds": city.seconds,
-                               "rows": city.rows}, indent=1))
+                               "partitions": city.partitions, "rows": city.rows}, indent=1))
         return
     if settings.store_path.exists() and not force:
         click.echo(f"store exists: {settings.store_path}")

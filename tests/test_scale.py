@@ -1,7 +1,8 @@
 """City scale: Dask-built partitions, their PostGIS load, Dask block aggregates.
 
 Two small districts (罗湖 and 盐田) at scale 0.001 on a LocalCluster of two
-workers, built once for the module.
+workers, built once for the module; 盐田 is built as a large district would be
+(geography, then one piece per H3 res-6 parent), 罗湖 whole.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ LUOHU_HASH_0_005_SEED_7 = "984dd6e6e5ce552d7eacfd3acbff4152253a5a6354901415e6a28
 SCALE = 0.001
 SEED = 7
 AREA = "luohu,yantian"
+#: Split every district above 100,000 residents (盐田 has 214,916; 罗湖 is never split).
+SPLIT = 100_000
 
 
 def test_luohu_demo_content_is_unchanged(tmp_path: Path) -> None:
@@ -64,8 +67,11 @@ def dask2() -> Iterator[Any]:
 def city_root(tmp_path_factory: pytest.TempPathFactory, dask2: Any) -> Path:
     root = tmp_path_factory.mktemp("city")
     report = city.build_city(root, city.parse_area(AREA), seed=SEED, scale=SCALE,
-                             client=dask2)
+                             client=dask2, split_above=SPLIT)
     assert set(report.rows) == {"440303", "440308"}
+    pieces = list_partitions(root, "person", ["440308"])
+    assert len(pieces) >= 2 and all(p.name != "part-0.parquet" for p in pieces)
+    assert report.partitions == 2 + len(pieces)
     return root
 
 
@@ -82,31 +88,52 @@ def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def test_partitions_written_and_deterministic(city_root: Path, tmp_path: Path) -> None:
-    """Each district has every kind; rebuilding one partition alone (in this process,
-    not on the cluster) gives the same rows; census totals follow the districts."""
+    """Each district has every kind; rebuilding 盐田's geography and then one of its
+    res-6 pieces alone (in this process, not on the cluster) gives the same bytes;
+    census totals follow the districts; ids are unique city-wide."""
     for kind in city.KINDS:
-        assert [p.parent.name for p in list_partitions(city_root, kind)] == [
+        assert sorted({p.parent.name for p in list_partitions(city_root, kind)}) == [
             "district=440303", "district=440308"], kind
     assert not any((city_root / ".tmp").iterdir())
     yantian = city.parse_area("yantian")[0]
-    frames = city.generate_district(yantian, SEED, SCALE)
-    write_partition(tmp_path, yantian.code, frames)
-    for kind in ("person", "building", "road", "water", "event", "reading"):
-        _frames_equal(read_partition(partition_path(city_root, kind, yantian.code)),
-                      read_partition(partition_path(tmp_path, kind, yantian.code)))
-    persons = read_partition(partition_path(city_root, "person", yantian.code))
+    code = yantian.code
+    pieces = [p.stem[5:] for p in list_partitions(city_root, "person", [code])]
+    _, _, cells = city.build_partition(str(tmp_path), code, SEED, SCALE, "0")
+    assert [format(c, "x") for c in cells] == pieces
+    city.build_partition(str(tmp_path), code, SEED, SCALE, pieces[-1])
+    for kind in city.GEO_KINDS:
+        assert partition_path(tmp_path, kind, code).read_bytes() == partition_path(
+            city_root, kind, code).read_bytes(), kind
+    for kind in ("house", "person", "enterprise", "event"):
+        alone = partition_path(tmp_path, kind, code, pieces[-1])
+        assert alone.read_bytes() == partition_path(city_root, kind, code,
+                                                    pieces[-1]).read_bytes(), kind
+    # Splitting changes the population side only: the geography is the whole build's.
+    whole = city.generate_district(yantian, SEED, SCALE)
+    for kind in ("building", "road", "water", "sensor"):
+        _frames_equal(whole[kind], read_partition(partition_path(city_root, kind, code)))
+    persons = pd.concat([read_partition(p) for p in list_partitions(city_root, "person",
+                                                                    [code])])
     day = "2020-11-01"  # census day: exactly the district's census total x scale
-    on_day = (persons["valid_from"] <= day) & (persons["valid_to"].isna()
-                                              | (persons["valid_to"] > day))
-    assert int(on_day.sum()) == round(city.population(yantian) * SCALE) == 214
-    # Ids are unique city-wide: 盐田 ids carry its code, 罗湖 keeps its own.
-    assert persons["id"].str.startswith("440308P").all()
+    for frame in (persons, whole["person"]):
+        on_day = (frame["valid_from"] <= day) & (frame["valid_to"].isna()
+                                                 | (frame["valid_to"] > day))
+        assert int(on_day.sum()) == round(city.population(yantian) * SCALE) == 214
+    # Ids are unique city-wide: 盐田 ids carry its code (and a piece's own ids the
+    # piece's tag), references stay resolvable; 罗湖 keeps its own.
+    assert persons["id"].str.match(r"^440308\d\dP\d{7}$").all() and persons["id"].is_unique
+    houses = pd.concat([read_partition(p) for p in list_partitions(city_root, "house",
+                                                                   [code])])
+    assert set(persons["house_id"]) <= set(houses["id"])
+    buildings = read_partition(partition_path(city_root, "building", code))
+    assert set(houses["building_id"]) <= set(buildings["id"])
+    assert buildings["id"].str.startswith("440308B").all()
     luohu = read_partition(partition_path(city_root, "person", "440303"))
     assert luohu["id"].str.match(r"^P\d+$").all()
-    comm = read_partition(partition_path(city_root, "community", yantian.code))
+    comm = read_partition(partition_path(city_root, "community", code))
     assert comm["code"].str.startswith("440308").all()
     assert shapely.is_valid(read_partition(
-        partition_path(city_root, "water", yantian.code)).geometry.to_numpy()).all()
+        partition_path(city_root, "water", code)).geometry.to_numpy()).all()
 
 
 def test_failed_partition_leaves_nothing(tmp_path: Path) -> None:
@@ -151,9 +178,11 @@ def test_postgis_load_serves_both_districts(city_root: Path, loaded_city: str,
     from spatial_api.app import create_app
     from spatial_api.settings import Settings
 
-    expected = {kind: {p.parent.name[9:]: len(read_partition(p))
-                       for p in list_partitions(city_root, kind)}
-                for kind in ("building", "community", "enterprise")}
+    expected: dict[str, dict[str, int]] = {}
+    for kind in ("building", "community", "enterprise"):
+        per = expected.setdefault(kind, {})
+        for p in list_partitions(city_root, kind):  # 盐田's enterprises: one file a piece
+            per[p.parent.name[9:]] = per.get(p.parent.name[9:], 0) + len(read_partition(p))
     monkeypatch.setenv("ONEMAP_DB_URL", loaded_city)
     app = create_app(Settings(data_dir=tmp_path))
     with TestClient(app) as client:
@@ -164,12 +193,13 @@ def test_postgis_load_serves_both_districts(city_root: Path, loaded_city: str,
             r = client.get(f"/ogc/collections/{coll}/items?limit=1&datetime=1900-01-01/..")
             assert r.status_code == 200, r.text
             assert r.json()["numberMatched"] == sum(expected[kind].values()), kind
-        for code, n in expected["building"].items():
-            r = client.get("/ogc/collections/buildings/items",
-                           params={"limit": 1, "filter": f"community_code LIKE '{code}%'",
-                                   "datetime": "1900-01-01/.."})
-            assert r.status_code == 200, r.text
-            assert r.json()["numberMatched"] == n, code
+        for kind, coll in (("building", "buildings"), ("enterprise", "enterprises")):
+            for code, n in expected[kind].items():
+                r = client.get(f"/ogc/collections/{coll}/items",
+                               params={"limit": 1, "filter": f"community_code LIKE '{code}%'",
+                                       "datetime": "1900-01-01/.."})
+                assert r.status_code == 200, r.text
+                assert r.json()["numberMatched"] == n, (kind, code)
     store = PostGISStore(loaded_city)
     try:
         idx = store._fetch("SELECT count(*) FROM pg_indexes WHERE tablename = 'persons'")
@@ -259,3 +289,68 @@ def test_cli_batch_blocks_and_bad_area(city_root: Path, tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["batch", "blocks", "--from", str(city_root), "--area",
                                    "luohu", "--kind", "reading", "--workers", "1"])
     assert bad.exit_code == 1 and "no geometry" in bad.output
+
+
+@pytest.mark.parametrize(("res", "category", "start", "end"), [
+    (9, None, None, None),
+    (8, None, "2021-01-01", "2023-01-01"),
+])
+def test_dask_hotspots_equal_the_store(city_root: Path, tmp_path: Path, dask2: Any, res: int,
+                                       category: str | None, start: str | None,
+                                       end: str | None) -> None:
+    """Gi* over 罗湖's event partitions on Dask equals the in-process analysis of the
+    GeoPackage store holding the same partitions: same cells, counts, classes, z, p."""
+    from gis.batch.hotspots import hotspots
+    from gis.cases.spatial import hotspots as store_hotspots
+    from gis.store.gpkg import GeoPackageStore
+
+    store = GeoPackageStore(tmp_path / "luohu.gpkg", create=True)
+    try:
+        for k in ("district", "subdistrict", "community", "event"):
+            store.ingest(k, read_partition(partition_path(city_root, k, "440303")))
+        want = store_hotspots(store, res, category, start, end)
+    finally:
+        store.close()
+    got = hotspots(city_root, res, category=category, start=start, end=end,
+                   districts=["440303"], client=dask2)
+    assert want["events"] > 0 and want["hot"] > 0
+    props = [f["properties"] for f in want["features"]]
+    assert got["cell"].tolist() == [p["cell"] for p in props]
+    assert got["count"].tolist() == [p["count"] for p in props]
+    assert got["class"].tolist() == [p["class"] for p in props]
+    for zi, pi, p in zip(got["z"], got["p"], props, strict=True):
+        assert p["z"] is not None and abs(zi - p["z"]) < 1e-4 and abs(pi - p["p"]) < 1e-6
+    # The hexagons are the cells' own (shapely: every hexagon holds its cell's centre).
+    import h3
+
+    centres = shapely.points([h3.cell_to_latlng(c)[::-1] for c in got["cell"]])
+    assert shapely.contains(got.geometry.to_numpy(), centres).all()
+
+
+def test_cli_batch_hotspots_writes_a_layer(city_root: Path, tmp_path: Path) -> None:
+    """``onemap batch hotspots`` over both districts writes GeoParquet that reads back as a
+    polygon layer holding every event inside the districts' cells; bad input is exit 1/2."""
+    import json
+
+    import geopandas as gpd
+    from click.testing import CliRunner
+
+    from spatial_api.cli import cli
+
+    out = tmp_path / "hot.parquet"
+    res = CliRunner().invoke(cli, ["batch", "hotspots", "--from", str(city_root), "--area",
+                                   "luohu,yantian", "--res", "9", "--workers", "2",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{"):])
+    layer = gpd.read_parquet(out)
+    assert layer.crs.to_epsg() == 4326 and layer.geometry.geom_type.eq("Polygon").all()
+    assert summary["cells"] == len(layer) and summary["events"] == int(layer["count"].sum())
+    assert summary["hot"] == int((layer["class"] == "hot").sum()) > 0
+    n_events = sum(len(read_partition(p)) for p in list_partitions(city_root, "event"))
+    assert 0 < summary["events"] <= n_events
+    assert layer["cell"].is_unique
+    bad = CliRunner().invoke(cli, ["batch", "hotspots", "--from", str(city_root), "--area",
+                                   "luohu", "--category", "nonsense", "--workers", "1"])
+    assert bad.exit_code == 1 and "unknown category" in bad.output
+    assert not (city_root / "hotspots").exists()

@@ -13,6 +13,12 @@ Counts follow Luohu's per-resident densities: a district of ``P`` residents
 gets the building, house, enterprise and event stock Luohu gets at
 ``scale * P / P_luohu``, and exactly ``round(P * scale)`` census residents.
 
+Large districts (more than :data:`LARGE_POPULATION` residents) are split further:
+one task builds the district's geography, sensors and readings, then one task per
+H3 res-6 parent of its buildings builds the houses, persons, enterprises,
+industrial spaces and events of the buildings in that cell (:func:`generate_piece`),
+each with its own seed, so a piece can be rebuilt alone from the geography on disk.
+
 Known simplifications (documented in docs/scale.md): road names and
 landmark-driven features (布吉河's course, the 梧桐山 trails) keep Luohu's
 names/positions, clipped to the district; the terrain summit is placed at a
@@ -22,6 +28,7 @@ seeded point of the district.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -34,6 +41,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry import shape
 
 REAL_DIR = Path(__file__).resolve().parent.parent / "real"
 LUOHU = "440303"
@@ -47,6 +55,21 @@ KINDS = ("district", "subdistrict", "community", "grid", "road", "water", "build
 # Local ids such as ``B000001`` or ``A0000000017-0111``; prefixed with the district code
 # outside Luohu so ids stay unique city-wide (Luohu keeps its ids unchanged).
 _LOCAL_ID = re.compile(r"^[A-Z]{1,2}\d{2,}(-\d+)?$")
+
+#: Districts with more census residents than this are built per H3 res-6 parent.
+LARGE_POPULATION = 2_000_000
+#: Resolution of the sub-partitions of large districts.
+PIECE_RES = 6
+#: Kinds written by the geography task of a split district (part ``0``).
+GEO_KINDS = ("district", "subdistrict", "community", "grid", "road", "water", "building",
+             "facility", "sensor", "reading")
+#: Kinds written per H3 res-6 piece of a split district.
+PIECE_KINDS = ("house", "person", "enterprise", "industrial_space", "event")
+
+# Ids a piece task generates itself (houses, persons, households, enterprises, spaces,
+# events): they get the piece's tag as well, the ids it reads (buildings, roads,
+# addresses) already carry the district code.
+_PIECE_ID = re.compile(r"^(?:[HPEF]\d{7}|V\d{8}|S\d{5})$")
 
 # The swap below changes module globals: one partition at a time per process.
 _SWAP_LOCK = threading.Lock()
@@ -113,8 +136,11 @@ def _district_real(district: District, seed: int) -> Any:
     """The ``_Real`` inputs of ``district`` in the shape geography expects."""
     from data.synth import geography as g
 
-    gdf = gpd.read_file(REAL_DIR / "boundaries" / "shenzhen_districts_wgs84.geojson")
-    geom = gdf.loc[gdf["adcode"].astype(str) == district.code].geometry.iloc[0]
+    # Plain JSON + shapely, not gpd.read_file: the workers need no GDAL (pyogrio).
+    doc = json.loads((REAL_DIR / "boundaries" / "shenzhen_districts_wgs84.geojson").read_text(
+        encoding="utf-8"))
+    geom = next(shape(f["geometry"]) for f in doc["features"]
+                if str(f["properties"]["adcode"]) == district.code)
     polys = sorted(shapely.get_parts(geom), key=lambda p: -p.area)
     outline = g._round7(polys[0])
     subs = pd.read_csv(REAL_DIR / "admin_divisions" / "shenzhen_subdistricts_nbs2023.csv",
@@ -314,30 +340,194 @@ class CityReport:
     scale: float
     seconds: float
     rows: dict[str, int]  # per district code
+    partitions: int = 0  # tasks run (districts, geographies and res-6 pieces)
 
 
-def build_partition(root: str, code: str, seed: int, scale: float) -> tuple[str, int]:
-    """One Dask task: generate district ``code`` and write its partitions atomically."""
-    from gis.batch.partitions import write_partition
+def _district(code: str) -> District:
+    hit = [d for d in DISTRICTS if d.code == code]
+    if not hit:
+        raise CityError(f"unknown district code {code!r}")
+    return hit[0]
 
-    district = next(d for d in DISTRICTS if d.code == code)
-    frames = generate_district(district, seed, scale)
-    return code, write_partition(Path(root), code, frames)
+
+def is_large(district: District, split_above: int = LARGE_POPULATION) -> bool:
+    """Whether ``district`` is built per H3 res-6 parent (never 罗湖: its build is pinned)."""
+    return district.code != LUOHU and population(district) > split_above
+
+
+def piece_seed(seed: int, district: District, cell: int) -> int:
+    """Deterministic seed of the piece of ``district`` in the res-6 cell ``cell``."""
+    return int(np.random.SeedSequence([seed, int(district.code), int(cell)])
+               .generate_state(1)[0])
+
+
+def piece_cells(buildings: pd.DataFrame) -> np.ndarray:
+    """The H3 res-6 parent of each building (of its representative point, as at ingest)."""
+    from gis.h3cells import cell_parent, lnglat_to_cells
+    from gis.ingest import representative_lnglat
+
+    lng, lat = representative_lnglat(np.asarray(buildings.geometry.to_numpy()))
+    return cell_parent(lnglat_to_cells(lng, lat), PIECE_RES)
+
+
+def _weights(buildings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Dwelling and work floor area of each building (the houses stage's own weights)."""
+    from data.synth.people import column_or
+
+    use = column_or(buildings, "use", "").to_numpy(dtype=object)
+    floors = np.clip(pd.to_numeric(column_or(buildings, "floors", 1), errors="coerce")
+                     .fillna(1).to_numpy(dtype=np.float64), 1, None)
+    foot = pd.to_numeric(column_or(buildings, "footprint_m2", 100.0), errors="coerce").fillna(
+        100.0).to_numpy(dtype=np.float64)
+    area = foot * floors
+    home = np.where((use == "residential") | (use == "mixed"), area, 0.0)
+    return home, area
+
+
+def _prefix_piece_ids(frame: pd.DataFrame, code: str, tag: str) -> pd.DataFrame:
+    """Prefix a piece's own local ids with ``code + tag``, read ones with ``code``."""
+    for col in frame.columns:
+        if col == "geometry" or not pd.api.types.is_string_dtype(frame[col]):
+            continue
+        vals = frame[col].dropna()
+        if not len(vals) or not all(isinstance(v, str) for v in vals.head(50)):
+            continue
+        text = vals.astype(str)
+        if not text.str.match(_LOCAL_ID).all():
+            continue
+        own = text.str.match(_PIECE_ID)
+        frame[col] = frame[col].astype(object)
+        frame.loc[vals.index, col] = np.where(own, code + tag + text, code + text)
+    return frame
+
+
+def generate_geography(district: District, seed: int, scale: float
+                       ) -> dict[str, pd.DataFrame]:
+    """The geography, sensors and readings of a split district (its part ``0``)."""
+    from data.synth import activity, geography
+
+    pseed = partition_seed(seed, district)
+    stock = scale * population(district) / LUOHU_POPULATION
+    with district_inputs(district, seed):
+        geo = geography.build_geography(pseed, stock)
+        sensors = activity.build_sensors(geo.roads, geo.water, geo.buildings, pseed, stock)
+        readings = activity.build_readings(sensors, pseed, stock)
+    frames = dict(district=geo.district, subdistrict=geo.subdistricts,
+                  community=geo.communities, grid=geo.grids, road=geo.roads, water=geo.water,
+                  building=geo.buildings, facility=geo.facilities, sensor=sensors,
+                  reading=readings)
+    return {k: _prefix_ids(_valid(f.copy()), district.code) for k, f in frames.items()}
+
+
+def generate_piece(district: District, seed: int, scale: float, cell: int,
+                   buildings: pd.DataFrame, roads: pd.DataFrame,
+                   communities: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Houses, persons, enterprises, spaces and events of the buildings in res-6 ``cell``.
+
+    ``buildings``, ``roads`` and ``communities`` are the district's (part ``0``). The
+    piece gets the district's stock in proportion to its share of the floor area (of
+    dwellings for houses and persons, of all buildings for the rest); the census
+    cohort ``round(P x scale)`` is split over the pieces by largest remainder, so the
+    district's census-day total is exact.
+    """
+    import dataclasses
+
+    from data.synth import activity, census, people
+
+    cells = piece_cells(buildings)
+    pieces = np.unique(cells)
+    if cell not in pieces:
+        raise CityError(f"no building of {district.code} in cell {cell:x}")
+    k = int(np.searchsorted(pieces, cell))
+    home, area = _weights(buildings)
+    home_by = np.array([home[cells == c].sum() for c in pieces])
+    area_by = np.array([area[cells == c].sum() for c in pieces])
+    if home_by.sum() <= 0:
+        home_by = area_by
+    cen = census.load_census(district.name)
+    n_k = int(people.allocate(round(cen.total * scale), home_by)[k])
+    stock = scale * population(district) / LUOHU_POPULATION
+    s_home = stock * home_by[k] / home_by.sum()
+    s_all = stock * area_by[k] / area_by.sum()
+    pseed = piece_seed(seed, district, cell)
+    mine = cells == cell
+    b = buildings.loc[mine].reset_index(drop=True)
+    rcells = piece_cells(roads) if len(roads) else np.array([], dtype=np.int64)
+    r = roads.loc[rcells == cell].reset_index(drop=True) if (rcells == cell).any() else roads
+    frames: dict[str, pd.DataFrame] = {}
+
+    def stage(kind: str, build: Any) -> None:
+        # A res-6 cell can lack the buildings a stage draws from (no office for
+        # enterprises, no dwelling free on census day): the generator says "no …"; the
+        # piece then has none of that kind (documented in docs/scale.md).
+        try:
+            frames[kind] = build()
+        except ValueError as exc:
+            if not str(exc).startswith("no "):
+                raise
+
+    with district_inputs(district, seed):
+        houses = people.build_houses(b, pseed, s_home)
+        frames["house"] = houses
+        if n_k > 0:
+            # build_persons draws round(total x scale) residents with the census' band,
+            # sex and household proportions; total = round(n_k / scale) gives n_k back.
+            part = dataclasses.replace(cen, total=round(n_k / scale))
+            stage("person", lambda: people.build_persons(houses, b, part, pseed, scale))
+        stage("enterprise", lambda: activity.build_enterprises(b, houses, pseed, s_all))
+        stage("industrial_space", lambda: activity.build_industrial_spaces(b, pseed, s_all))
+        frames["event"] = activity.build_events(b, r, communities, pseed, s_all)
+    tag = f"{k:02d}"
+    return {kk: _prefix_piece_ids(_valid(f.copy()), district.code, tag)
+            for kk, f in frames.items()}
+
+
+def build_partition(root: str, code: str, seed: int, scale: float,
+                    part: str | None = None) -> tuple[str, int, list[int]]:
+    """One Dask task: generate and write one partition of district ``code`` atomically.
+
+    ``part`` ``None``: the whole district (``part-0``); ``"0"``: the geography of a split
+    district; an H3 res-6 cell in hex: that piece of a split district (its geography
+    must be on disk). Returns the code, the rows written and, for ``"0"``, the cells of
+    the pieces to build next.
+    """
+    from gis.batch.partitions import partition_path, read_partition, write_partition
+
+    district = _district(code)
+    base = Path(root)
+    if part is None:
+        frames = generate_district(district, seed, scale)
+        return code, write_partition(base, code, frames), []
+    if part == "0":
+        frames = generate_geography(district, seed, scale)
+        cells = sorted(int(c) for c in np.unique(piece_cells(frames["building"])))
+        return code, write_partition(base, code, frames), cells
+    cell = int(part, 16)
+
+    def read(kind: str) -> pd.DataFrame:
+        return read_partition(partition_path(base, kind, code))
+
+    frames = generate_piece(district, seed, scale, cell, read("building"), read("road"),
+                            read("community"))
+    return code, write_partition(base, code, frames, part=part), []
 
 
 def build_city(root: Path, districts: list[District], *, seed: int = 42, scale: float = 1.0,
                workers: int | None = None, scheduler: str | None = None,
-               progress: bool = False, client: Any = None) -> CityReport:
-    """Build ``districts`` as GeoParquet partitions under ``root``, one Dask task each.
+               progress: bool = False, client: Any = None,
+               split_above: int = LARGE_POPULATION) -> CityReport:
+    """Build ``districts`` as GeoParquet partitions under ``root`` on Dask.
 
-    Largest districts are submitted first so the slowest task starts early. With
-    ``progress`` a ``distributed.progress`` bar shows partitions done. ``client``: an
-    open Dask client to use (else one is opened, see :func:`gis.batch.cluster.dask_client`).
+    One task per district; a district of more than ``split_above`` residents is one
+    geography task and then one task per H3 res-6 parent of its buildings, submitted as
+    soon as its geography is written. Largest districts are submitted first so the
+    slowest task starts early. With ``progress`` a bar shows partitions done.
+    ``client``: an open Dask client to use (else one is opened, see
+    :func:`gis.batch.cluster.dask_client`).
     """
     import time
 
-    from distributed import progress as dask_progress
-    from distributed import wait
+    from distributed import as_completed
 
     from gis.batch.cluster import dask_client
 
@@ -346,14 +536,33 @@ def build_city(root: Path, districts: list[District], *, seed: int = 42, scale: 
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     order = sorted(districts, key=lambda d: -population(d))
+    rows: dict[str, int] = {d.code: 0 for d in order}
+    parts = 0
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(dask_client(workers, scheduler))
-        futures = [client.submit(build_partition, str(root), d.code, seed, scale,
-                                 key=f"city-{d.code}-{seed}-{scale}", pure=False)
-                   for d in order]
+        bar = None
         if progress:
-            dask_progress(futures)
-        wait(futures)
-        rows = dict(client.gather(futures))
-    return CityReport(root, seed, scale, round(time.perf_counter() - t0, 3), rows)
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar = stack.enter_context(Progress(
+                TextColumn("[bold]city build[/] partitions"), BarColumn(),
+                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn()))
+            task = bar.add_task("", total=len(order))
+        futures = [client.submit(build_partition, str(root), d.code, seed, scale,
+                                 "0" if is_large(d, split_above) else None,
+                                 key=f"city-{d.code}-0-{seed}-{scale}", pure=False)
+                   for d in order]
+        done = as_completed(futures)
+        for fut in done:
+            code, n, cells = fut.result()
+            rows[code] += n
+            parts += 1
+            for c in cells:
+                done.add(client.submit(build_partition, str(root), code, seed, scale,
+                                       format(c, "x"), key=f"city-{code}-{c:x}-{seed}-{scale}",
+                                       pure=False))
+            if bar is not None:
+                bar.update(task, total=(bar.tasks[0].total or 0) + len(cells),
+                           completed=parts)
+    return CityReport(root, seed, scale, round(time.perf_counter() - t0, 3), rows, parts)

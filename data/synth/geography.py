@@ -35,6 +35,7 @@ except ``h3`` and ``block``, which ingest derives.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import substring
 
@@ -275,8 +277,10 @@ class _Real:
 
 
 def _load_real() -> _Real:
-    gdf = gpd.read_file(REAL_DIR / "boundaries" / "luohu_district_wgs84.geojson")
-    geom = gdf.geometry.iloc[0]
+    # Plain JSON + shapely, not gpd.read_file: the city build's workers need no GDAL.
+    doc = json.loads((REAL_DIR / "boundaries" / "luohu_district_wgs84.geojson").read_text(
+        encoding="utf-8"))
+    geom = shape(doc["features"][0]["geometry"])
     polys = sorted(shapely.get_parts(geom), key=lambda p: -p.area)
     outline = _round7(polys[0])  # one polygon; the largest if the source had slivers
     subs = pd.read_csv(REAL_DIR / "admin_divisions" / "luohu_subdistricts_nbs2023.csv", dtype=str)

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import rasterio
 import shapely
 from affine import Affine
 
@@ -131,6 +130,8 @@ class Terrain:
             "nodata": self.nodata, "compress": "deflate", "predictor": 3,
             "tiled": True, "blockxsize": 256, "blockysize": 256,
         }
+        import rasterio  # only to write the file: the city build on bare workers skips it
+
         with rasterio.open(out, "w", **profile) as dst:
             dst.write(self.elevation.astype(np.float32), 1)
             dst.update_tags(1, units="metre", description="synthetic elevation of Luohu")

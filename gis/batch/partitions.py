@@ -1,4 +1,7 @@
-"""GeoParquet partitions on disk: ``{root}/{kind}/district={code}/part-0.parquet``.
+"""GeoParquet partitions on disk: ``{root}/{kind}/district={code}/part-{part}.parquet``.
+
+``part`` is ``0`` for a whole district (or the geography of a split one) and the
+H3 res-6 cell in hex for a piece of a large district (see :mod:`data.synth.city`).
 
 A partition is written to a temporary folder under ``{root}/.tmp`` and renamed
 into place only when every kind of it has been written, so a failed task leaves
@@ -15,17 +18,16 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-PART_FILE = "part-0.parquet"
+
+def partition_path(root: Path, kind: str, district: str, part: str = "0") -> Path:
+    """Where the ``kind`` partition ``part`` of ``district`` lives."""
+    return root / kind / f"district={district}" / f"part-{part}.parquet"
 
 
-def partition_path(root: Path, kind: str, district: str) -> Path:
-    """Where the ``kind`` partition of ``district`` lives."""
-    return root / kind / f"district={district}" / PART_FILE
-
-
-def write_partition(root: Path, district: str, frames: Mapping[str, pd.DataFrame]) -> int:
-    """Write every frame of one district partition atomically; returns rows written."""
-    tmp = root / ".tmp" / f"{district}-{uuid.uuid4().hex}"
+def write_partition(root: Path, district: str, frames: Mapping[str, pd.DataFrame],
+                    part: str = "0") -> int:
+    """Write every frame of one partition atomically; returns rows written."""
+    tmp = root / ".tmp" / f"{district}-{part}-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     rows = 0
     try:
@@ -37,7 +39,7 @@ def write_partition(root: Path, district: str, frames: Mapping[str, pd.DataFrame
                 pd.DataFrame(frame).to_parquet(target, index=False)
             rows += len(frame)
         for kind in frames:
-            final = partition_path(root, kind, district)
+            final = partition_path(root, kind, district, part)
             final.parent.mkdir(parents=True, exist_ok=True)
             (tmp / f"{kind}.parquet").replace(final)
     finally:
@@ -50,7 +52,7 @@ def list_partitions(root: Path, kind: str, districts: list[str] | None = None) -
     base = root / kind
     if not base.is_dir():
         return []
-    out = sorted(base.glob(f"district=*/{PART_FILE}"))
+    out = sorted(base.glob("district=*/part-*.parquet"))
     if districts is not None:
         want = {f"district={d}" for d in districts}
         out = [p for p in out if p.parent.name in want]
