@@ -741,29 +741,34 @@ class PostGISStore(SharedQueries):
             # as the Python engine's generalise() measures it (clip_by_rect is GEOS's
             # ClipByRect, as ST_ClipByBox2D): the two paths keep the same features.
             # Measured after snapping, shapes at the threshold fell either way.
+            # A shape whose box lies inside the buffered tile is its own part in it
+            # (no clipping needed: most shapes of a tile).
             f"v AS MATERIALIZED (SELECT {plain}, ST_AsMVTGeom(m, ST_TileEnvelope(%s, %s, %s), "
-            "%s, %s, true) AS g FROM m WHERE CASE ST_Dimension(m) WHEN 0 THEN TRUE "
-            "WHEN 1 THEN ST_Length(ST_ClipByBox2D(m, ST_TileEnvelope(%s, %s, %s, "
-            "margin => %s)::box2d)) * %s >= %s "
-            "ELSE ST_Area(ST_ClipByBox2D(m, ST_TileEnvelope(%s, %s, %s, "
-            "margin => %s)::box2d)) * %s >= %s END), "
+            "%s, %s, true) AS g FROM m, (SELECT ST_TileEnvelope(%s, %s, %s, margin => %s) "
+            "AS e) b WHERE CASE ST_Dimension(m) WHEN 0 THEN TRUE "
+            "WHEN 1 THEN ST_Length(CASE WHEN m @ b.e THEN m "
+            "ELSE ST_ClipByBox2D(m, b.e::box2d) END) * %s >= %s "
+            "ELSE ST_Area(CASE WHEN m @ b.e THEN m "
+            "ELSE ST_ClipByBox2D(m, b.e::box2d) END) * %s >= %s END), "
             # A kept shape is simplified; where that collapses it (empty, invalid, or a
             # polygon whose area moved by more than 20 %) a quarter of the tolerance is
             # tried, then the shape is kept as it was (tiles.engine.MAX_AREA_CHANGE).
-            f"w AS MATERIALIZED (SELECT {plain}, g, ST_Simplify(g, %s, true) AS s1, "
-            "ST_Simplify(g, %s, true) AS s2 FROM v WHERE g IS NOT NULL AND NOT ST_IsEmpty(g)), "
+            # The quarter tolerance is computed only for those few shapes.
+            f"w AS MATERIALIZED (SELECT {plain}, g, CASE WHEN ST_Dimension(g) = 0 THEN g "
+            "ELSE ST_Simplify(g, %s, true) END AS s1 FROM v "
+            "WHERE g IS NOT NULL AND NOT ST_IsEmpty(g)), "
             f"s AS (SELECT {plain}, CASE WHEN ST_Dimension(g) = 0 THEN g "
             "WHEN NOT ST_IsEmpty(s1) AND ST_IsValid(s1) AND (CASE ST_Dimension(g) "
             "WHEN 2 THEN abs(ST_Area(s1) - ST_Area(g)) <= 0.2 * ST_Area(g) "
             "ELSE ST_Length(s1) > 0 END) THEN s1 "
-            "WHEN NOT ST_IsEmpty(s2) AND ST_IsValid(s2) AND (CASE ST_Dimension(g) "
-            "WHEN 2 THEN abs(ST_Area(s2) - ST_Area(g)) <= 0.2 * ST_Area(g) "
-            "ELSE ST_Length(s2) > 0 END) THEN s2 ELSE g END AS g FROM w) "
+            "ELSE (SELECT CASE WHEN NOT ST_IsEmpty(s2) AND ST_IsValid(s2) AND "
+            "(CASE ST_Dimension(g) WHEN 2 THEN abs(ST_Area(s2) - ST_Area(g)) <= 0.2 * "
+            "ST_Area(g) ELSE ST_Length(s2) > 0 END) THEN s2 ELSE g END "
+            "FROM (SELECT ST_Simplify(g, %s, true) AS s2) t2) END AS g FROM w) "
             "SELECT ST_AsMVT(s, %s, %s, 'g'), COUNT(*) FROM s")
         margin = buffer / extent
-        args = [*params, int(limit), z, x, y, extent, buffer,
-                z, x, y, margin, scale, min_size_px * pixel,
-                z, x, y, margin, scale * scale, (min_size_px * pixel) ** 2,
+        args = [*params, int(limit), z, x, y, extent, buffer, z, x, y, margin,
+                scale, min_size_px * pixel, scale * scale, (min_size_px * pixel) ** 2,
                 tolerance_px * pixel, tolerance_px * pixel / 4, layer, extent]
         row = self._fetch(sql, args)[0]
         return (bytes(row[0]) if row[0] is not None else b""), int(row[1])
