@@ -753,11 +753,16 @@ class PostGISStore(SharedQueries):
             # A kept shape is simplified; where that collapses it (empty, invalid, or a
             # polygon whose area moved by more than 20 %) a quarter of the tolerance is
             # tried, then the shape is kept as it was (tiles.engine.MAX_AREA_CHANGE).
-            # The quarter tolerance is computed only for those few shapes.
-            f"w AS MATERIALIZED (SELECT {plain}, g, CASE WHEN ST_Dimension(g) = 0 THEN g "
+            # The quarter tolerance is computed only for those few shapes. A segment
+            # or a four-corner ring has no vertex to remove without collapsing it
+            # (Douglas-Peucker keeps the ends; GEOS's simplifier keeps a quadrilateral
+            # above a pixel and the fall-backs keep it below): it is kept as it is, with
+            # no simplification and no validity test (every building of the demo).
+            f"w AS MATERIALIZED (SELECT {plain}, g, CASE WHEN ST_Dimension(g) = 0 "
+            "OR ST_NPoints(g) <= ST_Dimension(g) * 3 - 1 THEN NULL "
             "ELSE ST_Simplify(g, %s, true) END AS s1 FROM v "
             "WHERE g IS NOT NULL AND NOT ST_IsEmpty(g)), "
-            f"s AS (SELECT {plain}, CASE WHEN ST_Dimension(g) = 0 THEN g "
+            f"s AS (SELECT {plain}, CASE WHEN s1 IS NULL THEN g "
             "WHEN NOT ST_IsEmpty(s1) AND ST_IsValid(s1) AND (CASE ST_Dimension(g) "
             "WHEN 2 THEN abs(ST_Area(s1) - ST_Area(g)) <= 0.2 * ST_Area(g) "
             "ELSE ST_Length(s1) > 0 END) THEN s1 "
