@@ -124,9 +124,20 @@ bench-scale: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.bench_scale --scale $(SCALE_BENCH) --seed $(SEED)
 
-bench: install $(STOCK_VENV)/.installed
+# The PostGIS benchmark's anchor (bench/bench_tipg.py): tipg 1.6 from PyPI in its own
+# virtual environment, served against the same PostGIS database as OneMap.
+TIPG_VENV := .venv-tipg
+$(TIPG_VENV)/.installed:
+	$(PYTHON) -m venv $(TIPG_VENV)
+	$(TIPG_VENV)/bin/python -m pip install --quiet 'tipg==1.6.*' uvicorn
+	touch $@
+
+bench: install $(STOCK_VENV)/.installed $(TIPG_VENV)/.installed
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES=postgresql-15-postgis-3
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	ONEMAP_BENCH_STOCK_PYTHON=$(STOCK_VENV)/bin/python $(BIN)/python -m bench --scale $(SCALE) --seed $(SEED)
+	ONEMAP_BENCH_STOCK_PYTHON=$(STOCK_VENV)/bin/python \
+	ONEMAP_BENCH_TIPG_PYTHON=$(TIPG_VENV)/bin/python \
+	  $(BIN)/python -m bench --scale $(SCALE) --seed $(SEED)
 
 # Bounded load test (issue 16; README "Performance"): Locust, headless, 127.0.0.1 only,
 # LOAD_USERS users for LOAD_TIME seconds. Uses a server already answering on LOAD_PORT,
@@ -142,4 +153,4 @@ loadtest: install
 	  --port $(LOAD_PORT) --workers $(LOAD_WORKERS) --data-dir data/build
 
 clean:
-	rm -rf $(VENV) $(STOCK_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(STOCK_VENV) $(TIPG_VENV) .pytest_cache .mypy_cache .ruff_cache

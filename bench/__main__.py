@@ -19,6 +19,7 @@ from gis.store.gpkg import GeoPackageStore
 
 #: Optional benchmark modules of other packages: each has ``run(store) -> list[Row]``.
 EXTRA = ("bench.bench_ogc", "bench.bench_address", "bench.bench_tiles", "bench.bench_postgis",
+         "bench.bench_tipg",
          "bench.bench_viewer", "bench.bench_enterprise", "bench.bench_network",
          "bench.bench_perception", "bench.bench_dispatch", "bench.bench_indicators")
 

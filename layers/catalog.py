@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -404,11 +406,20 @@ class EntityLayer(Layer):
         flt = self._filter(q, principal)
         as_of = self._time_filter(q)
         read_cols = list(dict.fromkeys(["id", *cols]))
+        counting = None
+        if q.count and getattr(store, "backend", "") == "postgis":
+            # numberMatched on a second pooled connection while the page is read: the
+            # count of a large layer takes longer than the page itself (issue 15).
+            counting = _count_pool().submit(store.count, self.kind, bbox=q.bbox,
+                                            as_of=as_of, where=where or None, filter=flt)
         df = store.query(self.kind, bbox=q.bbox, as_of=as_of, where=where or None,
                          columns=read_cols, order_by=order or None, limit=q.limit,
                          offset=q.offset, filter=flt)
-        matched = (store.count(self.kind, bbox=q.bbox, as_of=as_of, where=where or None,
-                               filter=flt) if q.count else -1)
+        if counting is not None:
+            matched = counting.result()
+        else:
+            matched = (store.count(self.kind, bbox=q.bbox, as_of=as_of, where=where or None,
+                                   filter=flt) if q.count else -1)
         feats = self._to_features(df, cols, principal, q.skip_geometry, q.target_crs)
         return FeaturePage(feats, matched, len(feats) if self.access.personal else 0)
 
@@ -916,6 +927,12 @@ class AddressLayer(Layer):
             if len(df):
                 return self._to_features(df, kind, False, target_crs)[0], 0
         raise EntityNotFound(f"no address {fid!r}")
+
+
+@lru_cache(maxsize=1)
+def _count_pool() -> ThreadPoolExecutor:
+    """Threads that count matches concurrently with the page (PostGIS stores)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="onemap-count")
 
 
 def _and(a: Any, b: Any) -> Any:

@@ -265,9 +265,52 @@ class LayerData:
     geoms: Any
     props: list[dict[str, Any]]
     personal_rows: int = 0
+    #: Set when the store renders this layer itself (``ST_AsMVT`` on PostGIS); then
+    #: ``geoms``/``props`` are empty until :meth:`ServerLayer.rows` is asked for them.
+    server: ServerLayer | None = None
 
     def __len__(self) -> int:
         return sum(1 for g in self.geoms if g is not None and not g.is_empty)
+
+
+@dataclass
+class ServerLayer:
+    """A plain entity layer the store encodes itself (``PostGISStore.mvt``).
+
+    The store selects the same rows as :func:`_entity_rows` (same bbox, time, columns
+    and limit), applies the same generalisation rules (:func:`generalise`: size test,
+    one-pixel simplification with its fall-backs) and encodes the layer with
+    ``ST_AsMVT``. Only layers without person-level rows and without masked columns
+    for the principal go this way, so no privacy rule of the Python path is bypassed.
+    """
+
+    store: Any
+    layer: EntityLayer
+    tile: Tile
+    bbox: tuple[float, float, float, float]
+    as_of: str | None
+    columns: list[str]
+    principal: Principal
+    fields: tuple[str, ...] | None
+
+    def render(self, tolerance_px: float, min_size_px: float) -> tuple[bytes, int]:
+        """The encoded layer and its feature count at this generalisation."""
+        t = self.tile
+        data, n = self.store.mvt(self.layer.id, self.layer.kind, t.z, t.x, t.y,
+                                 columns=self.columns, bbox=self.bbox, as_of=self.as_of,
+                                 limit=MAX_FEATURES, extent=EXTENT, buffer=BUFFER,
+                                 tolerance_px=tolerance_px, min_size_px=min_size_px)
+        if n == 0:
+            # ST_AsMVT over no row is no layer at all; the Python path writes an empty
+            # layer, and both paths must give the same tile.
+            data = encode_tile([(self.layer.id, [], [])], EXTENT)
+        return bytes(data), int(n)
+
+    def rows(self) -> LayerData:
+        """The same layer as rows for the Python path (the size cap's last resort)."""
+        geoms, props = _entity_rows(self.layer, self.store, self.bbox, self.principal,
+                                    self.as_of, self.fields)
+        return LayerData(self.layer.id, to_tile_units(geoms, self.tile), props, 0)
 
 
 def encode_layers(layers: Sequence[LayerData]) -> bytes:
@@ -381,6 +424,29 @@ def _entity_rows(layer: EntityLayer, store: Store, bbox: tuple[float, float, flo
     return geoms, props
 
 
+def _server_layer(layer: EntityLayer, store: Store, tile: Tile,
+                  bbox: tuple[float, float, float, float], principal: Principal,
+                  as_of: str | None, fields: tuple[str, ...] | None) -> ServerLayer | None:
+    """A :class:`ServerLayer` when the store encodes tiles itself and the layer allows it.
+
+    Only a plain :class:`EntityLayer` (the same rows as :func:`_entity_rows`'s fast
+    path) whose rows are not person-level and whose tile columns the principal sees
+    unmasked: person-level layers and masking stay in Python, where they are tested.
+    """
+    if getattr(store, "mvt", None) is None or type(layer) is not EntityLayer:
+        return None
+    if layer.access.personal:
+        return None
+    q = FeatureQuery(limit=MAX_FEATURES, bbox=bbox, as_of=as_of, count=False)
+    cols = layer._select_columns(q, principal)
+    if fields is not None:
+        cols = [c for c in cols if c in fields]
+    if set(layer._masked(principal)) & set(cols):
+        return None
+    return ServerLayer(store, layer, tile, bbox, layer._default_as_of(q),
+                       [c for c in cols if c != "id"], principal, fields)
+
+
 def _json(obj: Any) -> str:
     import json
 
@@ -491,9 +557,13 @@ class TileResult:
 class TileEngine:
     """Renders MVT tiles of one or several catalog layers (and the basemap composite)."""
 
-    def __init__(self, catalog: Mapping[str, Layer], max_bytes: int = MAX_TILE_BYTES) -> None:
+    def __init__(self, catalog: Mapping[str, Layer], max_bytes: int = MAX_TILE_BYTES,
+                 store_tiles: bool = True) -> None:
         self.catalog = catalog
         self.max_bytes = max_bytes
+        #: Let a store that encodes tiles itself (PostGIS: ``ST_AsMVT``) render the
+        #: plain entity layers (:class:`ServerLayer`); False keeps every layer in Python.
+        self.store_tiles = store_tiles
         self._pre: dict[str, Preloaded] = {}
 
     # Aggregate tables are shared by every engine of the process (the OGC tile
@@ -621,6 +691,9 @@ class TileEngine:
             points = detail is not None and z >= detail
             if points and store.count(layer.kind, bbox=bbox, as_of=as_of_k) > MAX_POINTS:
                 points = False  # too dense for points even at the detail zoom
+            if points and self.store_tiles and (server := _server_layer(
+                    layer, store, tile, bbox, principal, as_of, fields)) is not None:
+                return LayerData(layer_id, [], [], 0, server)
             if points:
                 geoms, props = _entity_rows(layer, store, bbox, principal, as_of, fields)
                 personal = len(props) if layer.access.personal else 0
@@ -630,6 +703,10 @@ class TileEngine:
                                                     principal, {"aggregate": True})
         elif z < layer.minzoom:
             pass
+        elif isinstance(layer, EntityLayer) and (
+                self.store_tiles and (server := _server_layer(
+                    layer, store, tile, bbox, principal, as_of, fields)) is not None):
+            return LayerData(layer_id, [], [], 0, server)
         elif isinstance(layer, EntityLayer):
             geoms, props = _entity_rows(layer, store, bbox, principal, as_of, fields)
             if layer.access.personal:
@@ -658,8 +735,27 @@ class TileEngine:
         raw = [self.layer_data(lid, store, tile, principal, as_of, basemap) for lid in ids]
         return self.fit(raw)
 
+    def _encode_mixed(self, raw: list[LayerData], tolerance: float, min_size: float
+                      ) -> tuple[bytes, dict[str, int]]:
+        return _encode_mixed_layers(raw, tolerance, min_size)
+
     def fit(self, raw: list[LayerData]) -> TileResult:
-        """Generalise and encode, growing the tolerance until the tile fits the size cap."""
+        """Generalise and encode, growing the tolerance until the tile fits the size cap.
+
+        Layers the store renders itself (:class:`ServerLayer`) are asked again with
+        the same larger tolerance; a tile still too large after that takes the rows
+        of those layers too and drops features in Python, as for every other layer.
+        """
+        if any(r.server is not None for r in raw):
+            tolerance, min_size = 1.0, MIN_SIZE_PX
+            for _ in range(4):
+                data, counts = self._encode_mixed(raw, tolerance, min_size)
+                if len(data) <= self.max_bytes:
+                    return TileResult(data, sum(counts.values()),
+                                      sum(r.personal_rows for r in raw), counts)
+                tolerance *= 4
+                min_size *= 2
+            raw = [r.server.rows() if r.server is not None else r for r in raw]
         tolerance, min_size = 1.0, MIN_SIZE_PX
         for _ in range(4):
             layers = [LayerData(r.name, generalise(r.geoms, tolerance, min_size), r.props,
@@ -677,6 +773,28 @@ class TileEngine:
             layers = [_keep_largest(lyr, keep) for lyr in base]
             data = encode_layers(layers)
         return _result(data, layers)
+
+
+def _encode_mixed_layers(raw: list[LayerData], tolerance: float, min_size: float
+                         ) -> tuple[bytes, dict[str, int]]:
+    """Every layer encoded at one generalisation, in order, as one Tile message.
+
+    A Tile is a repeated ``layers`` field (MVT 2.1, spec 4.1), and protobuf writes a
+    repeated message field as its elements one after another: the concatenation of
+    one-layer tiles is byte for byte the tile of all layers.
+    """
+    parts: list[bytes] = []
+    counts: dict[str, int] = {}
+    for r in raw:
+        if r.server is not None:
+            data, n = r.server.render(tolerance, min_size)
+        else:
+            lyr = LayerData(r.name, generalise(r.geoms, tolerance, min_size), r.props,
+                            r.personal_rows)
+            data, n = encode_layers([lyr]), len(lyr)
+        parts.append(data)
+        counts[r.name] = n
+    return b"".join(parts), counts
 
 
 def _keep_largest(lyr: LayerData, share: float) -> LayerData:

@@ -50,6 +50,9 @@ class TileSettings(BaseSettings):
     #: comes from the district pack instead when one was cut from this store.
     prewarm_layers: str = "buildings,roads"
     prewarm_maxzoom: int = 14
+    #: On PostGIS, encode plain entity layers in the database (``ST_AsMVT``); false:
+    #: every layer through the Python encoder (docs/postgis.md, "Vector tiles").
+    store_mvt: bool = True
 
 
 def view_of(principal: Principal) -> str:
@@ -85,8 +88,8 @@ class TileService:
         cache = TileCache(settings.cache_mb * 1024 * 1024,
                           Path(settings.cache_dir) if settings.cache_dir else None)
         packs = Path(settings.packs_dir) if settings.packs_dir else data_dir / "packs"
-        svc = cls(store, TileEngine(catalog), cache, base_url.rstrip("/"), data_dir, packs,
-                  settings)
+        engine = TileEngine(catalog, store_tiles=settings.store_mvt)
+        svc = cls(store, engine, cache, base_url.rstrip("/"), data_dir, packs, settings)
         svc.bounds = district_bounds(store)
         listeners = getattr(store, "write_listeners", None)
         if listeners is not None:
