@@ -317,10 +317,6 @@ class Sources:
                      c["subdistrict_code"].astype(str).tolist(),
                      np.asarray(s.geometry.values), np.asarray(c.geometry.values))
 
-    def _rows(self, table: str, cols: Sequence[str]) -> list[tuple[Any, ...]]:
-        return self.store.sql_read(  # type: ignore[attr-defined, no-any-return]
-            f"SELECT {', '.join(cols)} FROM {table}")
-
     def _frame(self, rows: list[tuple[Any, ...]], names: Sequence[str],
                instants: dict[str, int]) -> Frame:
         """A frame from rows whose first three columns are subdistrict, community, block;
@@ -374,6 +370,13 @@ class Sources:
 
     def households(self) -> npt.NDArray[np.int64]:
         """The household of each row of :meth:`persons` as a number (-1: none)."""
+        hh = self._households()
+        if len(hh) != len(self.persons()):  # a write between the two reads: read both again
+            self.on_write("person")
+            hh = self._households()
+        return hh
+
+    def _households(self) -> npt.NDArray[np.int64]:
         def build() -> npt.NDArray[np.int64]:
             rows = self.store.sql_read(  # type: ignore[attr-defined]
                 "SELECT household_id FROM persons ORDER BY fid")
@@ -401,9 +404,10 @@ class Sources:
     def industrial_spaces(self) -> Frame:
         """Industrial space versions: valid_from, valid_to, area_m2, vacant_area_m2."""
         def build() -> Frame:
-            f = self._int_frame(self._ints("industrial_spaces", [*self._INT_KEYS, *self._VALID]),
-                                ("valid_from", "valid_to"))
-            rows = self._rows("industrial_spaces", ["area_m2", "vacant_area_m2"])
+            f = self._int_frame(self._ints("industrial_spaces", [*self._INT_KEYS, *self._VALID],
+                                           order=True), ("valid_from", "valid_to"))
+            rows = self.store.sql_read(  # type: ignore[attr-defined]
+                "SELECT area_m2, vacant_area_m2 FROM industrial_spaces ORDER BY fid")
             area = np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2)
             area = np.nan_to_num(area, nan=0.0)
             f.cols["area_m2"], f.cols["vacant_area_m2"] = area[:, 0].copy(), area[:, 1].copy()
