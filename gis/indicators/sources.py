@@ -98,6 +98,22 @@ class Frame:
     cols: dict[str, Arr]
     _parents: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(
         default_factory=dict)
+    _masks: dict[Any, npt.NDArray[np.bool_]] = field(default_factory=dict)
+
+    def mask(self, key: Any, build: Callable[[], npt.NDArray[np.bool_]]
+             ) -> npt.NDArray[np.bool_]:
+        """A row mask cached on the frame (several indicators share the persons valid on
+        a day); at most 64 kept."""
+        hit = self._masks.get(key)
+        if hit is None:
+            hit = build()
+            if len(self._masks) >= 64:
+                try:
+                    self._masks.pop(next(iter(self._masks)), None)
+                except (RuntimeError, StopIteration):  # another request thread's insert
+                    self._masks.clear()
+            self._masks[key] = hit
+        return hit
 
     def __len__(self) -> int:
         return len(self.sd)
