@@ -167,9 +167,11 @@ def test_desktop_cockpit_tiles_map_and_drill_down(served: tuple[str, Any], brows
     _assert_tiles_equal(page.evaluate(TILE_VALUES), district)
 
     # The map is one click away, and the cockpit one click back.
+    assert page.evaluate("window.onemap.state.blocksLoaded") == 0  # waits behind the cockpit
     page.click("#ck-to-map")
     assert page.is_visible("#map") and not page.is_visible("#cockpit")
     assert page.evaluate("window.location.hash") == "#map"
+    page.wait_for_function("window.onemap.state.blocksLoaded > 0", timeout=60_000)
     page.click("#to-cockpit")
     assert page.is_visible("#cockpit") and not page.is_visible("#map")
     assert not [e for e in v.errors if "favicon" not in e], v.errors
