@@ -474,6 +474,51 @@ def test_cache_is_invalidated_by_writes(demo_dir: Path, tmp_path: Path) -> None:
         st.close()
 
 
+def test_persisted_frames_follow_the_data_version(demo_dir: Path, tmp_path: Path) -> None:
+    """Frames persisted in a cache directory give the same answers to a new engine, and a
+    write (here by another connection, i.e. another process) makes a new engine read the
+    store again instead of the files."""
+    d = copy_demo(demo_dir, tmp_path / "store")
+    cache = tmp_path / "cache"
+    st = GeoPackageStore(d / "onemap.gpkg")
+    other = GeoPackageStore(d / "onemap.gpkg")
+    q: dict[str, Any] = {"level": "community", "as_of": AS_OF, "reveal": True}
+    ids = ("population", "households", "elderly_share", "events_overdue", "enterprises")
+    try:
+        plain = IndicatorEngine(st, cache_dir=None)
+        want = {i: plain.indicator(i, **q) for i in ids}
+        plain.close()
+        first = IndicatorEngine(st, cache_dir=cache)
+        assert {i: first.indicator(i, **q) for i in ids} == want  # read, then persisted
+        first.close()
+        files = sorted(p.name for p in cache.glob("*.npy"))
+        assert len(files) >= 3  # persons, households, events (and enterprises)
+        second = IndicatorEngine(st, cache_dir=cache)
+        assert {i: second.indicator(i, **q) for i in ids} == want  # from the files
+        second.close()
+        assert sorted(p.name for p in cache.glob("*.npy")) == files
+        sd = st.query("subdistrict", where={"code": "440303003"}).geometry.iloc[0]
+        pt = sd.representative_point()
+        other.ingest("person", _person("PX9", pt.x, pt.y))
+        qs: dict[str, Any] = {"level": "subdistrict", "code": "440303003", "as_of": AS_OF,
+                              "reveal": True}
+        before = want["population"]
+        third = IndicatorEngine(st, cache_dir=cache)
+        after = third.indicator("population", **qs)["values"][0]["value"]
+        fresh = IndicatorEngine(st, cache_dir=None)
+        assert after == fresh.indicator("population", **qs)["values"][0]["value"]
+        third.close()
+        fresh.close()
+        sd_total = sum(v["value"] for v in before["values"]
+                       if v["code"].startswith("440303003"))
+        assert after == sd_total + 1
+        # the person files of the old version were replaced, not kept beside the new ones
+        assert len(list(cache.glob("*.npy"))) == len(files)
+    finally:
+        other.close()
+        st.close()
+
+
 # ---------------------------------------------------------------------------
 # threshold alerts
 
@@ -622,3 +667,35 @@ def test_serve_warms_the_cockpit(demo_dir: Path, tmp_path: Path) -> None:
             time.sleep(0.2)
         body = c.get("/indicators/summary", headers=ADMIN).json()
         assert body["items"] and body["as_of"] == eng.data_end().isoformat()
+
+
+def test_dispatch_cases_count_as_events(demo_dir: Path, tmp_path: Path) -> None:
+    """A case received through the dispatch workflow (its own table) is an event opened and,
+    once closed, an event closed; the cache notices the case's transitions."""
+    from gis.cases.workflow import CaseBook, Place
+
+    d = copy_demo(demo_dir, tmp_path)
+    st = GeoPackageStore(d / "onemap.gpkg")
+    eng = IndicatorEngine(st)
+    try:
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        q: dict[str, Any] = {"level": "subdistrict", "code": "440303003", "as_of": today,
+                             "freq": "day", "reveal": True}
+        opened = eng.indicator("events_opened", **q)["values"][0]["value"]
+        closed = eng.indicator("events_closed", **q)["values"][0]["value"]
+        sd = st.query("subdistrict", where={"code": "440303003"}).geometry.iloc[0]
+        pt = sd.representative_point()
+        book = CaseBook(st, load_table())
+        case = book.create("东门路边占道经营", "占道经营", place=Place(
+            lon=pt.x, lat=pt.y, subdistrict_code="440303003"))
+        assert eng.indicator("events_opened", **q)["values"][0]["value"] == opened + 1
+        for action in ("dispatch", "start", "close"):
+            book.transition(case["id"], action)
+        assert eng.indicator("events_closed", **q)["values"][0]["value"] == closed + 1
+        blocks = eng.indicator("events_opened", level="block", as_of=today, freq="day",
+                               reveal=True)["values"]
+        cell = h3.latlng_to_cell(pt.y, pt.x, 9)
+        assert next(r["value"] for r in blocks if r["code"] == cell) >= 1
+    finally:
+        eng.close()
+        st.close()

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import h3
@@ -133,10 +134,12 @@ class IndicatorEngine:
 
     def __init__(self, store: Store, catalog: Catalog | None = None,
                  dispatch: DispatchTable | None = None, k: int = DEFAULT_K,
-                 cache_size: int = 512) -> None:
+                 cache_size: int = 512, cache_dir: Path | str | None = None) -> None:
         self.store = store
         self.catalog = catalog or load_catalog()
-        self.sources = Sources(store, dispatch)
+        # cache_dir: where the frames persist across engines (None: the environment's
+        # ONEMAP_INDICATORS_CACHE_DIR, if set; sources.Sources._persisted)
+        self.sources = Sources(store, dispatch, cache_dir)
         self.k = k
         self._cache: OrderedDict[Any, Any] = OrderedDict()
         self._cache_size = cache_size

@@ -75,7 +75,7 @@ def _instant(d: date) -> int:
 def _valid_at_end(f: Frame, end: date) -> npt.NDArray[np.bool_]:
     """Rows valid on the last day of the period: ``valid_from <= end-1 < valid_to``."""
     e = _day(end)
-    return (f.cols["valid_from"] < e) & (f.cols["valid_to"] >= e)  # type: ignore[no-any-return]
+    return f.mask(("valid", e), lambda: (f.cols["valid_from"] < e) & (f.cols["valid_to"] >= e))
 
 
 def _f(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:

@@ -13,9 +13,12 @@ workflow's cases).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import geopandas as gpd
@@ -32,6 +35,8 @@ OPEN_DAY = 99991231
 OPEN_S = 2**62
 #: Deadline of event categories the dispatch table does not know (sensor alarms).
 DEFAULT_DEADLINE_H = 24.0
+#: Directory of the persisted frames (unset or empty: none; docs/indicators.md).
+CACHE_DIR_ENV = "ONEMAP_INDICATORS_CACHE_DIR"
 
 Arr = npt.NDArray[Any]
 
@@ -98,6 +103,22 @@ class Frame:
     cols: dict[str, Arr]
     _parents: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(
         default_factory=dict)
+    _masks: dict[Any, npt.NDArray[np.bool_]] = field(default_factory=dict)
+
+    def mask(self, key: Any, build: Callable[[], npt.NDArray[np.bool_]]
+             ) -> npt.NDArray[np.bool_]:
+        """A row mask cached on the frame (several indicators share the persons valid on
+        a day); at most 64 kept."""
+        hit = self._masks.get(key)
+        if hit is None:
+            hit = build()
+            if len(self._masks) >= 64:
+                try:
+                    self._masks.pop(next(iter(self._masks)), None)
+                except (RuntimeError, StopIteration):  # another request thread's insert
+                    self._masks.clear()
+            self._masks[key] = hit
+        return hit
 
     def __len__(self) -> int:
         return len(self.sd)
@@ -159,8 +180,12 @@ class Sources:
         "district": ("*",), "subdistrict": ("*",), "community": ("*",),
     }
 
-    def __init__(self, store: Store, dispatch: DispatchTable | None = None) -> None:
+    def __init__(self, store: Store, dispatch: DispatchTable | None = None,
+                 cache_dir: Path | str | None = None) -> None:
         self.store = store
+        if cache_dir is None:
+            cache_dir = os.environ.get(CACHE_DIR_ENV) or None
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.dispatch = dispatch or load_table()
         self._lock = threading.RLock()
         self._frames: dict[str, Any] = {}
@@ -317,10 +342,6 @@ class Sources:
                      c["subdistrict_code"].astype(str).tolist(),
                      np.asarray(s.geometry.values), np.asarray(c.geometry.values))
 
-    def _rows(self, table: str, cols: Sequence[str]) -> list[tuple[Any, ...]]:
-        return self.store.sql_read(  # type: ignore[attr-defined, no-any-return]
-            f"SELECT {', '.join(cols)} FROM {table}")
-
     def _frame(self, rows: list[tuple[Any, ...]], names: Sequence[str],
                instants: dict[str, int]) -> Frame:
         """A frame from rows whose first three columns are subdistrict, community, block;
@@ -336,8 +357,8 @@ class Sources:
         return Frame(a.sd_index(np.array(cols[0], dtype=object)),
                      a.cc_index(np.array(cols[1], dtype=object)), _blocks(cols[2]), out)
 
-    def _ints(self, table: str, exprs: Sequence[str], order: bool = False
-              ) -> npt.NDArray[np.int64]:
+    def _ints(self, table: str, exprs: Sequence[str], order: bool = False,
+              tables: Sequence[str] = ()) -> npt.NDArray[np.int64]:
         """An (n, len(exprs)) int64 matrix of a table: every column is an integer (codes
         cast, dates as day numbers, NULLs replaced in SQL), so numpy builds the matrix
         from the rows in one C pass; reading persons this way is several times faster
@@ -345,10 +366,72 @@ class Sources:
         alias = table.split()[-1] + "." if " " in table else ""
         sql = f"SELECT {', '.join(exprs)} FROM {table}" + (
             f" ORDER BY {alias}fid" if order else "")
-        rows = self.store.sql_read(sql)  # type: ignore[attr-defined]
-        if not rows:
-            return np.zeros((0, len(exprs)), dtype=np.int64)
-        return np.array(rows, dtype=np.int64)
+
+        def read() -> npt.NDArray[np.int64]:
+            rows = self.store.sql_read(sql)  # type: ignore[attr-defined]
+            if not rows:
+                return np.zeros((0, len(exprs)), dtype=np.int64)
+            return np.array(rows, dtype=np.int64)
+        return self._persisted(sql, tables or (table.split()[0],), read)
+
+    # -- persisted frames -------------------------------------------------------------
+
+    def _version_key(self, tables: Sequence[str]) -> str | None:
+        """What the persisted arrays of ``tables`` are valid for: the store's data version
+        (the write log's last ingest, which moves with every committed ingest of this or
+        another process), its build stamp (a rebuilt store restarts the log) and each
+        table's row count and last fid (a guard against writes outside the log). None
+        where the store has no data version (PostGIS) or has never logged a write."""
+        dv = self._store_data_version()
+        path = getattr(self.store, "path", None)
+        if not dv or path is None:
+            return None
+        parts = [str(Path(path).resolve()), str(self.store.get_meta().get("build_time", "")),
+                 str(dv)]
+        for t in tables:
+            row = self.store.sql_read(  # type: ignore[attr-defined]
+                f"SELECT COUNT(*), COALESCE(MAX(fid), 0) FROM {t}")[0]
+            parts.append(f"{t}:{int(row[0])}:{int(row[1])}")
+        return "|".join(parts)
+
+    def _persisted(self, sql: str, tables: Sequence[str],
+                   read: Callable[[], npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+        """The array ``read`` returns for ``sql``, kept in :attr:`cache_dir` as ``.npy``
+        under a key of the SQL and the store's data version (:meth:`_version_key`), so a
+        new engine on an unchanged store (a restart, another worker process) loads it in
+        milliseconds instead of turning a million rows into Python tuples again. Written
+        only when the version did not move during the read; older files of the same SQL
+        and store are removed. A file that cannot be read or written is ignored: the
+        cache is an optimisation, the store stays the truth."""
+        if self.cache_dir is None:
+            return read()
+        key = self._version_key(tables)
+        if key is None:
+            return read()
+        store_id = hashlib.sha1(key.split("|", 1)[0].encode()).hexdigest()[:12]
+        stem = f"{store_id}-{hashlib.sha1(sql.encode()).hexdigest()[:12]}"
+        path = self.cache_dir / f"{stem}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy"
+        try:
+            arr = np.load(path, allow_pickle=False)
+            if arr.dtype == np.int64:
+                return arr  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            pass
+        arr = read()
+        if self._version_key(tables) != key:  # written meanwhile: not kept
+            return arr
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr, allow_pickle=False)
+            os.replace(tmp, path)  # atomic: a reader sees the whole file or none
+            for old in self.cache_dir.glob(f"{stem}-*.npy"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return arr
 
     #: area keys as integers (NBS codes are digits; 0: none)
     _INT_KEYS = ("COALESCE(CAST(subdistrict_code AS BIGINT), 0)",
@@ -370,16 +453,27 @@ class Sources:
             self._ints("persons p", [
                 *self._INT_KEYS, *self._VALID, day_sql("birth_date", 0),
                 "COALESCE((SELECT MAX(b.fid) FROM buildings b WHERE b.id = p.building_id), -1)"],
-                order=True), ("valid_from", "valid_to", "birth_date", "building_fid")))
+                order=True, tables=("persons", "buildings")),
+            ("valid_from", "valid_to", "birth_date", "building_fid")))
 
     def households(self) -> npt.NDArray[np.int64]:
         """The household of each row of :meth:`persons` as a number (-1: none)."""
+        hh = self._households()
+        if len(hh) != len(self.persons()):  # a write between the two reads: read both again
+            self.on_write("person")
+            hh = self._households()
+        return hh
+
+    def _households(self) -> npt.NDArray[np.int64]:
         def build() -> npt.NDArray[np.int64]:
-            rows = self.store.sql_read(  # type: ignore[attr-defined]
-                "SELECT household_id FROM persons ORDER BY fid")
-            codes, _ = pd.factorize(pd.Series([r[0] for r in rows], dtype=object),
-                                    use_na_sentinel=True)
-            return codes.astype(np.int64)
+            sql = "SELECT household_id FROM persons ORDER BY fid"
+
+            def read() -> npt.NDArray[np.int64]:
+                rows = self.store.sql_read(sql)  # type: ignore[attr-defined]
+                codes, _ = pd.factorize(pd.Series([r[0] for r in rows], dtype=object),
+                                        use_na_sentinel=True)
+                return codes.astype(np.int64)
+            return self._persisted(sql, ("persons",), read)
         return self._get("person_household", build)  # type: ignore[no-any-return]
 
     def person_buildings(self) -> npt.NDArray[np.int64]:
@@ -401,9 +495,10 @@ class Sources:
     def industrial_spaces(self) -> Frame:
         """Industrial space versions: valid_from, valid_to, area_m2, vacant_area_m2."""
         def build() -> Frame:
-            f = self._int_frame(self._ints("industrial_spaces", [*self._INT_KEYS, *self._VALID]),
-                                ("valid_from", "valid_to"))
-            rows = self._rows("industrial_spaces", ["area_m2", "vacant_area_m2"])
+            f = self._int_frame(self._ints("industrial_spaces", [*self._INT_KEYS, *self._VALID],
+                                           order=True), ("valid_from", "valid_to"))
+            rows = self.store.sql_read(  # type: ignore[attr-defined]
+                "SELECT area_m2, vacant_area_m2 FROM industrial_spaces ORDER BY fid")
             area = np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2)
             area = np.nan_to_num(area, nan=0.0)
             f.cols["area_m2"], f.cols["vacant_area_m2"] = area[:, 0].copy(), area[:, 1].copy()
