@@ -228,3 +228,19 @@ def test_text_contrast_meets_aa(viewer: Viewer) -> None:
     page.click("nav.tabs button[data-tab=layers]")
     assert checked > 100
     assert failures == [], "\n".join(sorted(set(failures)))
+
+
+def test_legend_folds_from_the_keyboard(viewer: Viewer) -> None:
+    page = viewer.page
+    page.evaluate("window.onemap.map.jumpTo({center: [114.118, 22.548], zoom: 12})")
+    viewer.idle()
+    entries = "document.querySelectorAll('#legend [data-legend]').length"
+    assert page.evaluate(entries) >= 1
+    page.focus("#legend-title")
+    assert page.get_attribute("#legend-title", "aria-expanded") == "true"
+    page.keyboard.press("Enter")
+    assert page.evaluate(entries) == 0
+    assert page.get_attribute("#legend-title", "aria-expanded") == "false"
+    assert _focused(viewer)["id"] == "legend-title"  # focus stays on the toggle
+    page.keyboard.press("Enter")
+    assert page.evaluate(entries) >= 1

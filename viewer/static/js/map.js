@@ -114,6 +114,7 @@ function installClickChain(map) {
 const legends = new Map();
 let legendMap = null;
 let legendRoot = null;
+let legendCollapsed = false;
 
 /**
  * Set the legend of overlay ``id``: ``{title, unit, layers: [map layer ids], kind: 'fill'|'circle'|'line'|'ramp',
@@ -163,15 +164,28 @@ function txt(s) { return s == null ? '' : t(String(s)); }
 function renderLegend() {
   if (!legendRoot || !legendMap) return;
   const shown = [...legends.entries()].filter(([, e]) => (e.layers || []).some((id) => layerShown(legendMap, id, e)));
-  const key = JSON.stringify(shown.map(([id, e]) => [id, e.title, e.unit, e.classes, e.note])) + t('legend');
+  const key = JSON.stringify(shown.map(([id, e]) => [id, e.title, e.unit, e.classes, e.note]))
+    + t('legend') + legendCollapsed;
   if (legendRoot.dataset.key === key) return;  // idle fires often: redraw only on change
   legendRoot.dataset.key = key;
+  const hadFocus = legendRoot.contains(document.activeElement);
   legendRoot.textContent = '';
   legendRoot.hidden = !shown.length;
   if (!shown.length) return;
+  // The title is a disclosure button: the legend folds away when it hides the map.
   const h = document.createElement('h2');
-  h.id = 'legend-title'; h.textContent = t('legend');
+  const btn = document.createElement('button');
+  btn.type = 'button'; btn.id = 'legend-title'; btn.className = 'legend-toggle';
+  btn.textContent = `${t('legend')} `;
+  const arrow = document.createElement('span');
+  arrow.setAttribute('aria-hidden', 'true'); arrow.textContent = legendCollapsed ? '▸' : '▾';
+  btn.append(arrow);
+  btn.setAttribute('aria-expanded', legendCollapsed ? 'false' : 'true');
+  btn.addEventListener('click', () => { legendCollapsed = !legendCollapsed; renderLegend(); });
+  h.append(btn);
   legendRoot.append(h);
+  if (hadFocus) btn.focus();
+  if (legendCollapsed) return;
   for (const [id, e] of shown) {
     const sec = document.createElement('div');
     sec.className = 'legend-entry'; sec.dataset.legend = id;
