@@ -166,10 +166,27 @@ def test_desktop_cockpit_tiles_map_and_drill_down(served: tuple[str, Any], brows
                            f" && window.onemapCockpit.state.loads > {loads + 1}", timeout=90_000)
     _assert_tiles_equal(page.evaluate(TILE_VALUES), district)
 
+    # The time range: the last 30 days by day, ending at the data's as_of.
+    loads = page.evaluate("window.onemapCockpit.state.loads")
+    page.select_option("#ck-range", "30d")
+    page.wait_for_function(f"window.onemapCockpit.state.loads > {loads}", timeout=90_000)
+    st30 = page.evaluate("(() => { const s = window.onemapCockpit.state;"
+                         " return {from: s.from, to: s.to, freq: s.freq}; })()")
+    assert st30["freq"] == "day" and st30["to"] == district["as_of"]
+    days = _summary(base, level="district", **{"from": st30["from"], "to": st30["to"],
+                                                "freq": "day"})
+    _assert_tiles_equal(page.evaluate(TILE_VALUES), days)
+    assert all(len(i["series"]) == 30 for i in days["items"])
+    points = page.evaluate("[...document.querySelectorAll('#ck-tiles .ck-tile[data-id] svg')]"
+                           ".map((s) => Number(s.dataset.points))")
+    assert points == [sum(p["value"] is not None for p in i["series"]) for i in days["items"]]
+
     # The map is one click away, and the cockpit one click back.
+    assert page.evaluate("window.onemap.state.blocksLoaded") == 0  # waits behind the cockpit
     page.click("#ck-to-map")
     assert page.is_visible("#map") and not page.is_visible("#cockpit")
     assert page.evaluate("window.location.hash") == "#map"
+    page.wait_for_function("window.onemap.state.blocksLoaded > 0", timeout=60_000)
     page.click("#to-cockpit")
     assert page.is_visible("#cockpit") and not page.is_visible("#map")
     assert not [e for e in v.errors if "favicon" not in e], v.errors

@@ -130,7 +130,10 @@ async function init() {
   await layers.loadLayers();
   showAuth();
   onemap.home.settle();
-  await blocks.loadBlocks();
+  // Behind the cockpit the block choropleth waits until the map is shown (it is the
+  // heaviest request of the map's start, and nobody sees it yet).
+  if (onemap.home.shown()) onemap.home.onMapShown(() => blocks.loadBlocks());
+  else await blocks.loadBlocks();
 }
 
 window.onemapReady = init();

@@ -105,10 +105,13 @@ export function mount(root, ctx) {
     localIdeographFontFamily: "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', sans-serif",
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
-  const mapReady = new Promise((resolve) => map.on('load', () => {
+  // On the style's load, not the map's (which waits for the first full render): the data
+  // join the first render instead of a second one.
+  const mapReady = new Promise((resolve) => map.once('style.load', () => {
     map.addSource('ck-areas', { type: 'geojson', data: EMPTY });
     // The areas are labelled by the cockpit's own layer (short names, over the colours).
     if (map.getLayer('place-label')) map.setLayoutProperty('place-label', 'visibility', 'none');
+    performance.mark('cockpit-map-load');
     // Under the basemap's labels, so names stay readable over the colours.
     const firstSymbol = (map.getStyle().layers || []).find((l) => l.type === 'symbol');
     const before = firstSymbol ? firstSymbol.id : undefined;
@@ -361,6 +364,7 @@ export function mount(root, ctx) {
       renderAlertTile();
       state.error = null;
       state.loads += 1;
+      if (state.loads === 1) performance.mark('cockpit-data');
     } catch (e) {
       state.error = String(e.message || e);
       showMsg(e.status === 401 || e.status === 403 ? t('ck_need_key') : `${t('ck_error')}: ${e.message || e}`);

@@ -26,6 +26,7 @@ export function initHome({ api, i18n, map }) {
     if (header) document.body.style.setProperty('--ck-top', `${header.getBoundingClientRect().bottom}px`);
   }
 
+  let mapWaiters = [];
   function showMap(chosen = true) {
     document.body.classList.remove('cockpit-on');
     root.hidden = true;
@@ -33,6 +34,14 @@ export function initHome({ api, i18n, map }) {
     update();
     const m = getMap();
     if (m) m.resize();
+    const fns = mapWaiters; mapWaiters = [];
+    for (const fn of fns) Promise.resolve().then(fn).catch((e) => console.warn('map', e));
+  }
+
+  /** Run ``fn`` when the map is next shown (at once when it is). */
+  function onMapShown(fn) {
+    if (root.hidden) Promise.resolve().then(fn).catch((e) => console.warn('map', e));
+    else mapWaiters.push(fn);
   }
 
   function showCockpit() {
@@ -68,7 +77,8 @@ export function initHome({ api, i18n, map }) {
   });
   if (api.key() && (resolved ? COCKPIT_ROLES.has(api.role()) : true) && window.location.hash !== '#map') showCockpit();
   else update();
-  const home = { showMap, showCockpit, settle, get cockpit() { return cockpit; } };
+  const home = { showMap, showCockpit, settle, onMapShown, shown: () => !root.hidden,
+    get cockpit() { return cockpit; } };
   window.onemapHome = home;
   return home;
 }
