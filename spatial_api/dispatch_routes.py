@@ -30,8 +30,9 @@ MAX_BODY_BYTES = 256 * 1024
 #: The retraining request's body (all optional): a seeded subset of the events, the seed.
 RETRAIN_BODY: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
-    "properties": {"limit": {"type": "integer", "minimum": 100,
-                             "description": "train on a seeded subset of this many events"},
+    "properties": {"limit": {"type": ["integer", "null"], "minimum": 100,
+                             "description": "train on a seeded subset of this many events "
+                                            "(null or absent: every event)"},
                    "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}}}
 
 

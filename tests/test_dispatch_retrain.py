@@ -101,8 +101,9 @@ def test_retrain_swaps_the_model_in_every_worker(
 
     # Audited as a privileged operation.
     recs = a.get("/audit", params={"layer": "dispatch-model"}, headers=ADMIN).json()["records"]
-    rec = next(x for x in recs if x["operation"] == "retrain")
-    assert rec["role"] == "admin" and rec["params"]["job"] == job["id"]
+    rec = next(x for x in recs if x["params"].get("job") == job["id"])
+    assert rec["operation"] == "retrain" and rec["role"] == "admin"
+    assert str(rec["params"]["limit"]) == "800" and str(rec["params"]["previous_version"]) == "1"
 
 
 def test_history_holds_the_corrected_case(clients: tuple[TestClient, TestClient],
