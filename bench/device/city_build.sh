@@ -36,8 +36,8 @@ run() {  # run LIMIT_S AREA WORKERS SCALE
   timeout "$1" $PY bench/device/city_build.py --area "$2" --workers "$3" --scale "$4" \
     --out "$OUT" || echo "== $2 w$3 s$4: stopped (status $?, limit $1 s)"
 }
-run "${CITY_LIMIT_S:-330}" shenzhen "$WORKERS" "$SCALE"
-run "${W16_LIMIT_S:-90}" "$SPEEDUP_AREA" "$WORKERS" "$SPEEDUP_SCALE"
+run "${CITY_LIMIT_S:-300}" shenzhen "$WORKERS" "$SCALE"
+run "${W16_LIMIT_S:-75}" "$SPEEDUP_AREA" "$WORKERS" "$SPEEDUP_SCALE"
 run "${W1_LIMIT_S:-150}" "$SPEEDUP_AREA" 1 "$SPEEDUP_SCALE"
 $PY - "$OUT" <<'PY'
 import json, sys, pathlib
