@@ -4,9 +4,9 @@
 takes minutes, so the cluster lives in a directory that
 survives the run (``ONEMAP_BENCH_PG_DIR``, default ``<temp dir>/onemap-bench-pg``) and
 the database is reloaded only when it does not hold the same demo as the GeoPackage
-(row counts of :data:`KINDS`, seed and scale compared). ``ONEMAP_BENCH_PG_URL`` names an
-existing database instead (overwritten with the demo unless it holds it already). The server is stopped after the run; its
-data stay.
+(row counts of :data:`KINDS`, seed and scale compared). ``ONEMAP_BENCH_PG_URL`` names
+an existing database instead (overwritten with the demo unless it holds it already).
+The server is stopped after the run; its data stay.
 """
 
 from __future__ import annotations

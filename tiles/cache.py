@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from zlib_ng import gzip_ng
+
 from tiles.engine import Tile, tile_bounds_lnglat, tiles_covering
 
 #: Degrees added around a written area (a res-7 hexagon is about 2.4 km across).
@@ -35,8 +37,14 @@ BBox = tuple[float, float, float, float]
 
 
 def gzip_bytes(data: bytes) -> bytes:
-    """Deterministic gzip (no timestamp, no file name)."""
-    return gzip.compress(data, compresslevel=6, mtime=0)
+    """Deterministic gzip (no timestamp, no file name).
+
+    zlib-ng's deflate (python-zlib-ng, the same gzip format and level): about 2× faster
+    than the standard library's zlib for the same size, which is most of the cost of
+    an uncached tile after the query (a 210 kB z14 buildings tile: 14 ms with zlib on
+    the loaded development machine; docs/postgis.md).
+    """
+    return bytes(gzip_ng.compress(data, compresslevel=6, mtime=0))
 
 
 def etag_of(data: bytes) -> str:
