@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,9 +81,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.perception = app.state.perception_rt.service
         from gis.indicators import IndicatorEngine
         from gis.indicators.alerts import IndicatorAlerts
+        from gis.indicators.sources import CACHE_DIR_ENV as INDICATORS_CACHE_ENV
 
+        # Under `onemap serve` the read frames persist beside the store, so a restart or a
+        # second worker on unchanged data starts from them instead of re-reading a million
+        # person rows (docs/indicators.md, "Caching"); ONEMAP_INDICATORS_CACHE_DIR wins.
+        ind_cache = (Path(settings.data_dir) / "cache" / "indicators"
+                     if settings.indicators_warm and not os.environ.get(INDICATORS_CACHE_ENV)
+                     else None)
         app.state.indicators = IndicatorEngine(app.state.store, indicator_catalog,
-                                               dispatch=app.state.cases.table)
+                                               dispatch=app.state.cases.table,
+                                               cache_dir=ind_cache)
         app.state.indicators.listen()  # PostGIS: other processes' writes
         # Threshold crossings go to the same alert log and SSE hub as sensor alerts.
         app.state.indicator_alerts = IndicatorAlerts(app.state.indicators,
