@@ -43,7 +43,7 @@ from layers.access import (
 )
 from layers.audit import AuditLog
 from layers.auth import Authenticator, RateLimited
-from layers.catalog import Layer, default_catalog, visible_layers
+from layers.catalog import DEPTS, Layer, default_catalog, visible_layers
 from spatial_api.ogc import guards
 from spatial_api.ogc.config import FILTER_CONFORMANCE, SUPPORTED_CRS, pygeoapi_config
 from spatial_api.ogc.context import CURRENT, OgcRuntime, RequestContext
@@ -55,6 +55,11 @@ _SCOPE_KEY = "onemap.ogc"
 _FILTER_LANGS = ("cql2-text", "cql2-json")
 _PATCHED = False
 _ITEMS = re.compile(r"/collections/[^/]+/items/?$")
+_EXECUTE = re.compile(r"/processes/([^/]+)/execution/?$")
+#: Processes only some roles may run. Checked here, before pygeoapi: its process manager
+#: rewrites a plugin's 401 into a 400, and a caller without the role must learn that it is
+#: the credentials (401 for the public, 403 for a role that has them but may not).
+PROCESS_ACCESS = {"hotspots": DEPTS}
 
 
 # ---------------------------------------------------------------------------
@@ -432,6 +437,17 @@ class OgcGate:
             await _json(send, 415, {"code": "UnsupportedMediaType",
                                     "description": "POST to items takes a CQL2-JSON filter "
                                                    "(Content-Type: application/query-cql-json)"})
+            return
+        executed = _EXECUTE.search(scope["path"]) if scope.get("method") == "POST" else None
+        rule = PROCESS_ACCESS.get(executed.group(1)) if executed else None
+        if rule is not None and not rule.allows(principal):
+            if principal.is_public:
+                await _json(send, 401, {"code": "Unauthorized",
+                                        "description": "this process needs a department's key"},
+                            [(b"www-authenticate", WWW_AUTHENTICATE.encode())])
+            else:
+                await _json(send, 403, {"code": "Forbidden",
+                                        "description": "this role may not run this process"})
             return
         if self.runtime.store is None:
             await _json(send, 503, {"code": "ServiceUnavailable",
