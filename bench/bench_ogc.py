@@ -73,6 +73,12 @@ def onemap_server(store_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}/ogc"
     try:
         _wait(base + "/", proc)
+        # `onemap serve` warms up in the background (indicator frames, tile prewarm, packs):
+        # measure after, as a client of a running server would see it, not during.
+        from bench.loadtest import wait_ready
+
+        if not wait_ready(f"http://127.0.0.1:{port}/health", 1):
+            raise RuntimeError("the OneMap server did not finish its start-up tasks")
         yield base
     finally:
         _stop(proc)
