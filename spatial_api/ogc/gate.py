@@ -475,6 +475,10 @@ def _tms_alias(scope: Scope) -> Scope:
 
 async def _json(send: Send, status: int, body: dict[str, Any],
                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    # The OGC exception schema (RFC 7807 shape) that the OpenAPI document names for every
+    # error requires `type`; the host's error bodies carry it too (spatial_api/errors.py).
+    if "code" in body and "type" not in body:
+        body = {"type": body["code"], **body}
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
