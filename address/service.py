@@ -176,16 +176,8 @@ def _release_memory() -> None:
 
 
 def _pages(store: Store, kind: str, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The rows of ``kind`` in pages of :data:`_PAGE` (storage order)."""
-    offset = 0
-    while True:
-        page = store.query(kind, columns=columns, limit=_PAGE, offset=offset)
-        if page.empty:
-            return
-        yield page
-        if len(page) < _PAGE:
-            return
-        offset += _PAGE
+    """The rows of ``kind`` in pages of :data:`_PAGE` (storage order, keyset paging)."""
+    yield from store.scan(kind, columns=columns, page=_PAGE)
 
 
 def _house_addresses_composed(store: Store, buildings: pd.DataFrame) -> bool:

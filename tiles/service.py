@@ -20,7 +20,14 @@ from gis.errors import EntityNotFound
 from gis.store.base import Store
 from layers.access import Principal
 from layers.catalog import Layer
-from tiles.cache import CachedTile, CacheKey, TileCache, etag_of, gzip_bytes
+from tiles.cache import (
+    RENDER_GZIP_LEVEL,
+    CachedTile,
+    CacheKey,
+    TileCache,
+    etag_of,
+    gzip_bytes,
+)
 from tiles.engine import (
     BASEMAP,
     Tile,
@@ -118,8 +125,8 @@ class TileService:
         if hit is not None:
             return hit
         result = self.engine.render(names, self.store, tile, principal, as_of)
-        entry = CachedTile(gzip_bytes(result.data), etag_of(result.data), len(result.data),
-                           result.features, frozenset(self.engine.kinds_of(ids)),
+        entry = CachedTile(gzip_bytes(result.data, RENDER_GZIP_LEVEL), etag_of(result.data),
+                           len(result.data), result.features, frozenset(self.engine.kinds_of(ids)),
                            tile_bounds_lnglat(tile), result.personal_rows)
         if result.personal_rows == 0:  # person-level rows are never cached
             self.cache.put(key, entry)

@@ -7,7 +7,7 @@ transactions: an ingest either lands whole or leaves the store as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -114,6 +114,11 @@ class Store(Protocol):
         """Entities matching every filter given: bbox, geometry (``intersects`` or
         ``within``), H3 cell of any resolution, valid time, equality filters, and a
         CQL2 ``filter`` (:class:`gis.filters.Filter`) compiled into the backend's SQL."""
+
+    def scan(self, kind: str, *, columns: Sequence[str] | None = None,
+             page: int = 100_000) -> Iterator[gpd.GeoDataFrame]:
+        """Every row of ``kind`` in storage order, in pages of ``page`` rows (keyset
+        paging: each page costs the same however deep it is)."""
 
     def nearest(
         self,
