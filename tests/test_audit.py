@@ -147,3 +147,31 @@ def test_cli_key_changes_and_ingest_are_audited(copy_dir: Path, tmp_path: Path) 
     ops = [line for line in res.output.splitlines() if line.strip()]
     assert any('"key-add"' in o for o in ops) and any('"key-revoke"' in o for o in ops)
     assert all(demo not in res.output for demo in ("demo-admin-key",))
+
+
+def test_ogc_answers_vary_with_the_credentials_and_keyed_ones_are_not_stored(
+        client: TestClient) -> None:
+    """A cache keyed by URL (Qt's, under QGIS) must not hand a department's answer to a
+    request without the key: every OGC answer varies with the credentials, and an answer
+    to a key is private and not stored."""
+    for path in ("/ogc/collections/persons", "/ogc/collections/persons/items?limit=2"):
+        keyed = client.get(path, headers=POP)
+        assert keyed.status_code == 200
+        assert keyed.headers["cache-control"] == "private, no-store"
+        assert {"authorization", "x-api-key"} <= {
+            v.strip().lower() for v in keyed.headers["vary"].split(",")}
+    public = client.get("/ogc/collections/buildings?f=json")
+    assert public.status_code == 200
+    assert "no-store" not in public.headers.get("cache-control", "")
+    assert "x-api-key" in public.headers["vary"].lower()
+    assert client.get("/ogc/collections/persons?f=json").status_code == 404
+    # The same rule for the app's other routes (one middleware, spatial_api/cache_headers).
+    summary = client.get("/indicators/summary", headers=ADMIN)
+    assert summary.status_code == 200
+    assert summary.headers["cache-control"] == "private, no-store"
+    # A route's own Cache-Control is kept, and Vary names each credential once.
+    tile = client.get("/tiles/buildings/14/13385/7138.mvt", headers=POP)
+    assert tile.status_code == 200
+    assert "max-age" in tile.headers["cache-control"]  # the tile route's own choice
+    vary = [v.strip().lower() for v in tile.headers["vary"].split(",")]
+    assert vary.count("x-api-key") == 1 and vary.count("authorization") == 1

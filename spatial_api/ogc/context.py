@@ -56,6 +56,14 @@ CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
     "onemap_ogc_request", default=None)
 
 
+#: True while pygeoapi answers an items request whose body only ``strict_to_json``
+#: (orjson) writes: features may then carry their geometry as pre-written GeoJSON
+#: (:attr:`layers.catalog.FeatureQuery.geometry_text`). HTML, CSV and JSON-LD read the
+#: geometries as dicts, so they leave it False.
+JSON_BODY: contextvars.ContextVar[bool] = contextvars.ContextVar("onemap_ogc_json_body",
+                                                                default=False)
+
+
 def current() -> RequestContext | None:
     """The context of the request being served in this thread (None outside one)."""
     return CURRENT.get()

@@ -29,7 +29,7 @@ from gis.filters import normalise
 from gis.timeaxis import parse_as_of
 from layers.access import Principal
 from layers.catalog import FeatureQuery, Layer, default_catalog
-from spatial_api.ogc.context import RequestContext, current
+from spatial_api.ogc.context import JSON_BODY, RequestContext, current
 
 #: Query parameters that are not properties but reach the provider anyway.
 _IGNORED = {"api_key"}
@@ -137,6 +137,7 @@ class OneMapProvider(BaseProvider):  # type: ignore[misc]
                 target_crs=(_crs_string(crs_transform_spec.target_crs_wkt)
                             if crs_transform_spec is not None else None),
                 params=params,
+                geometry_text=JSON_BODY.get(),
             )
             page = self.layer.features(ctx.runtime.require_store(), fq, ctx.principal)
         if self.layer.access.personal:
