@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from address import AddressService
 from gis.analysis.coverage import warm as warm_coverage
@@ -19,6 +19,8 @@ from gis.network import network_service
 from gis.store import Store, open_store
 from spatial_api.address_routes import address_router
 from spatial_api.alert_routes import AlertHub, alert_router
+from spatial_api.cache_headers import CredentialCacheHeaders
+from spatial_api.compression import LEVEL, FastGZipMiddleware
 from spatial_api.dispatch_routes import dispatch_router
 from spatial_api.enterprise_routes import enterprise_router, space_router
 from spatial_api.errors import install_handlers
@@ -66,17 +68,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.network = network_service(app.state.store)
         app.state.network.build()  # the road graphs, rebuilt on road writes
         warm = threading.Thread(target=warm_coverage, args=(app.state.store,), daemon=True)
-        warm.start()  # residents per building today, for the first coverage request
+        if settings.warm("coverage"):
+            warm.start()  # residents per building today, for the first coverage request
         app.state.network_warm = warm
         app.state.cases, app.state.triage = cases_service.start(
             app.state.store, settings.data_dir, cases_service.address_locator(app.state.address))
         ogc.start(ogc_runtime, app.state.store)
         from gis.analysis.enterprise_data import warm_in_background
 
-        warm_in_background(app.state.store)
+        if settings.warm("enterprise"):
+            warm_in_background(app.state.store)
         app.state.tiles = start_tiles(app.state.store, ogc_runtime.catalog, settings.base_url,
                                       settings.data_dir, build_packs=settings.packs_on_start,
-                                      public=app.state.ogc.roles.principal(None))
+                                      public=(app.state.ogc.roles.principal(None)
+                                              if settings.warm("tiles") else None))
         app.state.perception_rt = start_perception(app.state.store, settings, app.state.alert_hub)
         app.state.perception = app.state.perception_rt.service
         from gis.indicators import IndicatorEngine
@@ -100,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     daemon=True)
         if settings.indicator_alerts_s > 0:
             app.state.indicator_alerts.start(settings.indicator_alerts_s)
-        if settings.indicators_warm:
+        if settings.indicators_warm and settings.warm("indicators"):
             ind_warm.start()  # the frames and the default summary, off the start-up path
         try:
             yield
@@ -112,7 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.perception_rt.stop()
             app.state.tiles.stop()
             app.state.network.detach()
-            warm.join(timeout=60)  # not while it still reads the store being closed
+            if warm.is_alive():
+                warm.join(timeout=60)  # not while it still reads the store being closed
             ogc.stop(ogc_runtime)
             app.state.store.close()
 
@@ -128,8 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Compress items, TileJSON, styles... when the client accepts gzip (issue 15: 804 KB
     # of buildings on the wire vs 114 KB compressed). Responses already encoded (the
     # gzipped tile cache) pass through; images are compressed already; small bodies
-    # are not worth the CPU (500 bytes: a one-layer TileJSON is ~540).
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6,
+    # are not worth the CPU (500 bytes: a one-layer TileJSON is ~540). zlib-ng at level 2:
+    # a quarter of the CPU of zlib at 6 for 129 KB instead of 105 (spatial_api/compression).
+    # Answers vary with the credentials; answers to a key are private (cache_headers).
+    app.add_middleware(CredentialCacheHeaders)
+    app.add_middleware(FastGZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=LEVEL,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/png",
                                               "image/jpeg", "image/webp"))
     install_handlers(app)

@@ -133,7 +133,8 @@ def observe_store(app: FastAPI, store: Any) -> None:
 
 #: Start-up threads reported in /health ``tasks`` while they run.
 _WARM_THREADS = {"onemap-enterprise-snapshot": "enterprise_snapshot",
-                 "perception-warm": "perception_warm", "onemap-tiles-prewarm": "tiles_prewarm"}
+                 "perception-warm": "perception_warm", "onemap-tiles-prewarm": "tiles_prewarm",
+                 "indicator-warm": "indicator_warm"}  # gis/indicators: frames + summary
 
 
 def health_report(request: Request) -> JSONResponse:

@@ -123,7 +123,7 @@ def start_perception(store: Store, settings: Settings, hub: Any) -> PerceptionRu
     """Build the perception service (rules validated here, at start-up) and its MQTT side."""
     rules = load_rules(settings.sensor_rules_file or None)
     terrain = settings.data_dir / store.get_meta().get("terrain", "terrain.tif")
-    svc = PerceptionService(store, rules, terrain)
+    svc = PerceptionService(store, rules, terrain, warm=settings.warm("perception"))
     svc.listeners.append(hub.publish)
     rt = PerceptionRuntime(svc, settings.offline_check_s)
     rt.mqtt = start_bridge(svc, settings.mqtt_url, settings.mqtt_embedded)

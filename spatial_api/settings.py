@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from gis.settings import CoreSettings
+
+#: The start-up warm-ups a server may run in the background (``ONEMAP_WARMUPS``).
+WARMUPS = ("coverage", "enterprise", "indicators", "perception", "tiles")
 
 
 class Settings(CoreSettings):
@@ -32,6 +36,27 @@ class Settings(CoreSettings):
     # indicators (issue 17; docs/indicators.md)
     indicator_alerts_s: float = 60.0  # how often thresholds are evaluated (0: never)
     indicators_warm: bool = False  # read the frames at start-up (``onemap serve`` does)
+    #: Which start-up warm-ups run in the background: ``all``, ``none`` or a comma list of
+    #: :data:`WARMUPS`. Each holds a district-sized working set in memory; on the whole
+    #: city at scale 1 the enterprise snapshot alone peaked at 15 GiB and the indicator
+    #: frames at 11.8 GiB, so a city server starts with fewer (docs/scale.md). A skipped
+    #: warm-up is read on first use instead.
+    warmups: str = "all"
+
+    @field_validator("warmups")
+    @classmethod
+    def _known_warmups(cls, value: str) -> str:
+        names = {w.strip() for w in value.split(",") if w.strip()}
+        unknown = names - {*WARMUPS, "all", "none"}
+        if unknown:
+            raise ValueError(f"unknown warm-up(s) {sorted(unknown)}; choose from "
+                             f"{', '.join(WARMUPS)}, all or none")
+        return value
+
+    def warm(self, name: str) -> bool:
+        """Whether the start-up warm-up ``name`` (one of :data:`WARMUPS`) runs."""
+        names = {w.strip() for w in self.warmups.split(",") if w.strip()}
+        return "all" in names or name in names
 
     @property
     def base_url(self) -> str:

@@ -68,7 +68,7 @@ class PerceptionService:
     """Readings, rules and alerts over one store."""
 
     def __init__(self, store: Store, rules: Rules, terrain: Path | None = None,
-                 *, write_events: bool = True) -> None:
+                 *, write_events: bool = True, warm: bool = True) -> None:
         self.store = store
         self.db = PerceptionDB(store)
         self.db.ensure_schema()
@@ -98,7 +98,8 @@ class PerceptionService:
         self.key_hashes = self.db.key_hashes()
         # Warm the per-building resident counts of today off the start-up path, so the
         # first alert does not pay for the scan of the persons table.
-        threading.Thread(target=self._warm, name="perception-warm", daemon=True).start()
+        if warm:  # a city-sized server may leave it to the first alert (docs/scale.md)
+            threading.Thread(target=self._warm, name="perception-warm", daemon=True).start()
 
     def _warm(self) -> None:
         try:
