@@ -98,10 +98,13 @@ class Indicator(BaseModel):
         return self
 
     def public_dict(self) -> dict[str, Any]:
-        """The catalogue entry as served by ``GET /indicators``."""
+        """The catalogue entry as served by ``GET /indicators`` (``live``: it reads live
+        data, so its default as_of is today)."""
+        from gis.indicators.queries import QUERIES
+
         return {"id": self.id, "title": self.title.model_dump(), "unit": self.unit,
                 "levels": list(self.levels), "direction": self.direction,
-                "headline": self.headline,
+                "headline": self.headline, "live": QUERIES[self.query].live,
                 "thresholds": [{"level": t.level, "op": t.op, "value": t.value,
                                 "alert_level": t.alert_level, "clear": t.clear_value,
                                 **({"codes": t.codes} if t.codes else {})}

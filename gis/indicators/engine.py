@@ -200,15 +200,20 @@ class IndicatorEngine:
         return min(self._cached(("data_end", self.sources.generation), last), today)  # type: ignore[no-any-return]
 
     def window(self, start: str | date | None = None, to: str | date | None = None,
-               freq: str | None = None, as_of: str | date | None = None) -> Window:
+               freq: str | None = None, as_of: str | date | None = None,
+               live: bool = False) -> Window:
         """Parse and default ``from``/``to``/``freq``/``as_of`` (as_of: ``to``, else the
-        data's last day; to: as_of; from: one year before ``to``)."""
+        data's last day, or today for a ``live`` indicator; to: as_of; from: one year
+        before ``to``)."""
         f = freq or "month"
         if f not in FREQS:
             raise IndicatorInputError(f"freq must be one of {', '.join(FREQS)}")
         a, t, s = parse_day(as_of, "as_of"), parse_day(to, "to"), parse_day(start, "from")
         if a is None:
-            a = t if t is not None else self.data_end()
+            # A live indicator (active alerts...) defaults to now: the event history's
+            # last day (the demo's 2025-12-31) would show 0 beside a live alert.
+            a = t if t is not None else (datetime.now(UTC).date() if live
+                                         else self.data_end())
         if t is None:
             t = a
         if s is None:
@@ -241,15 +246,14 @@ class IndicatorEngine:
         a = self.sources.areas()
         if level == "district":
             return AreaSums([a.district_code], [a.district_name],
-                            {n: np.array([float(w.sum())]) for n, w in weights.items()})
+                            {n: np.array([_total(w)]) for n, w in weights.items()})
         if level in ("subdistrict", "community"):
             idx = frame.sd if level == "subdistrict" else frame.cc
             codes = a.sd_codes if level == "subdistrict" else a.cc_codes
             names = a.sd_names if level == "subdistrict" else a.cc_names
             ok = idx >= 0
             return AreaSums(list(codes), list(names),
-                            {n: np.bincount(idx[ok], weights=w[ok], minlength=len(codes)
-                                            ).astype(np.float64)
+                            {n: _per_area(idx, ok, w, len(codes))
                              for n, w in weights.items()})
         cells = self._block_list(frame, res)
         uniq, inv = frame.blocks_at(res)
@@ -257,7 +261,7 @@ class IndicatorEngine:
         pos = pd.Index(cells).get_indexer(pd.Index(uniq))
         sums = {}
         for n, w in weights.items():
-            per = np.bincount(inv[ok], weights=w[ok], minlength=len(uniq))
+            per = _per_area(inv, ok, w, len(uniq))
             full = np.zeros(len(cells))
             full[pos] = per
             sums[n] = full
@@ -344,7 +348,7 @@ class IndicatorEngine:
         if lv not in ind.levels:
             raise IndicatorInputError(f"{ind.id} is not available at level {lv}")
         gen = self.sources.refresh()
-        w = self.window(start, to, freq, as_of)
+        w = self.window(start, to, freq, as_of, live=QUERIES[ind.query].live)
         kk = k or self.k
         key = ("ind", gen, ind.id, lv, r, code, w, reveal, kk)
         return self._cached(key, lambda: self._indicator(ind, lv, r, code, w, reveal, kk))  # type: ignore[no-any-return]
@@ -395,23 +399,32 @@ class IndicatorEngine:
         else:
             code, lv = None, "district"
         gen = self.sources.refresh()
-        self.sources.prefetch()  # every frame a headline needs, in parallel (cold engine)
+        # every frame a headline needs, and the coverage indicators' network joins, in
+        # parallel (a cold engine)
+        self.sources.prefetch(extra=self._demand_jobs())
         w = self.window(start, to, freq, as_of)
+        # live indicators (active alerts, sensors offline) default to today, the others
+        # to the data's last day; each item says which as_of it used
+        w_live = self.window(start, to, freq, as_of, live=True)
         kk = k or self.k
-        key = ("summary", gen, lv, code, w, reveal, kk)
+        key = ("summary", gen, lv, code, w, w_live, reveal, kk)
 
         def build() -> dict[str, Any]:
             items = []
             for ind in self.catalog.headlines:
                 if lv not in ind.levels:
                     continue
-                body = self._indicator(ind, lv, 9, code, w, reveal, kk)
+                wi = w_live if QUERIES[ind.query].live else w
+                body = self._indicator(ind, lv, 9, code, wi, reveal, kk)
                 row = body["values"][0] if body["values"] else {}
                 name = row.get("code")
                 items.append({"id": ind.id, "title": ind.title.model_dump(), "unit": ind.unit,
                               "direction": ind.direction, "value": row.get("value"),
                               "previous": row.get("previous"), "change": row.get("change"),
                               **({"suppressed": True} if row.get("suppressed") else {}),
+                              "as_of": wi.as_of.isoformat(), "from": wi.start.isoformat(),
+                              "to": wi.to.isoformat(),
+                              **({"live": True} if QUERIES[ind.query].live else {}),
                               "series": [{"t": p["t"], "value": p["values"].get(name)}
                                          for p in body["series"]]})
             return {"level": lv, "code": code, "as_of": w.as_of.isoformat(),
@@ -419,6 +432,25 @@ class IndicatorEngine:
                     "items": items}
 
         return self._cached(key, build)  # type: ignore[no-any-return]
+
+    def _demand_jobs(self) -> list[Callable[[], Any]]:
+        """The network joins of the headline coverage indicators not done yet."""
+        from gis.indicators.reach import demand
+
+        modes = sorted({str(i.params.get("mode", "walk")) for i in self.catalog.headlines
+                        if i.query == "reach_coverage"})
+        if not modes:
+            return []
+
+        def job(mode: str) -> Callable[[], Any]:
+            def run() -> Any:
+                try:
+                    return demand(self.sources, mode)
+                except Exception as exc:  # the request itself reports it
+                    log.debug("coverage join of %s not prefetched: %s", mode, exc)
+                    return None
+            return run
+        return [job(m) for m in modes]
 
     def geojson(self, body: dict[str, Any]) -> dict[str, Any]:
         """The areas of an :meth:`indicator` answer as a FeatureCollection (admin polygons,
@@ -442,6 +474,20 @@ class IndicatorEngine:
         return {"type": "FeatureCollection", "features": feats,
                 "properties": {k: body[k] for k in ("id", "level", "unit", "freq", "from", "to",
                                                     "as_of")}}
+
+
+def _total(w: npt.NDArray[Any]) -> float:
+    """The sum of a weight (a boolean mask: its count)."""
+    return float(np.count_nonzero(w)) if w.dtype == np.bool_ else float(w.sum())
+
+
+def _per_area(idx: npt.NDArray[np.int64], ok: npt.NDArray[np.bool_], w: npt.NDArray[Any],
+              n: int) -> npt.NDArray[np.float64]:
+    """The sum of a weight per area index (``ok``: rows with an area); a boolean mask is
+    counted over its rows (the same integers, without a float copy of every row)."""
+    if w.dtype == np.bool_:
+        return np.bincount(idx[ok & w], minlength=n).astype(np.float64)
+    return np.bincount(idx[ok], weights=w[ok], minlength=n).astype(np.float64)
 
 
 def _change(v: float | None, p: float | None) -> float | None:

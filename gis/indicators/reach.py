@@ -19,9 +19,26 @@ import numpy as np
 import numpy.typing as npt
 
 from gis.analysis.coverage import Demand, building_times, source_points
-from gis.analysis.netinputs import Residents, locate
+from gis.analysis.netinputs import Located, Residents, metric_xy
 from gis.indicators.sources import Sources
 from gis.network import network_service
+
+
+def demand(src: Sources, mode: str) -> Demand:
+    """Every building that ever stood joined to the ``mode`` network (cached with the
+    buildings; the bulk of a coverage indicator's first computation, so a cold summary
+    runs it beside the frame reads: :meth:`Sources.prefetch`)."""
+    cache: dict[Any, Any] = src.cache("coverage", dict)
+    net = network_service(src.store).get(mode)
+    _, geo = src.buildings()
+    dem_key = ("demand", mode, id(net))
+    dem = cache.get(dem_key)
+    if dem is None:
+        # a point inside every building, once for both graphs (what locate() computes)
+        x, y = src.cache("building_xy", lambda: metric_xy(geo.geometry.to_numpy()))
+        dem = Demand(Residents(geo), Located(*net.snap_many(x, y)))
+        cache[dem_key] = dem
+    return dem  # type: ignore[no-any-return]
 
 
 def building_covered(src: Sources, facility_type: str, minutes: float, mode: str,
@@ -30,12 +47,7 @@ def building_covered(src: Sources, facility_type: str, minutes: float, mode: str
     ``day`` reaches it within ``minutes`` by ``mode``."""
     cache: dict[Any, Any] = src.cache("coverage", dict)
     net = network_service(src.store).get(mode)
-    _, geo = src.buildings()
-    dem_key = ("demand", mode, id(net))
-    dem = cache.get(dem_key)
-    if dem is None:
-        dem = Demand(Residents(geo), locate(net, geo.geometry.to_numpy()))
-        cache[dem_key] = dem
+    dem = demand(src, mode)
     # Every version of the type's facilities, read once; the ones open on ``day`` are
     # picked here with the store's as_of rule (valid_from <= day < valid_to), the same
     # set as netinputs.facilities(store, type, day) (tested through service_coverage).

@@ -2,13 +2,15 @@
 
 Each frame is read once with one plain ``SELECT`` (the same SQL on the GeoPackage and
 PostGIS stores: both hold dates as canonical ISO text, so string comparison is time
-comparison) and kept as numpy arrays; an indicator for a period is then a vectorised
-mask and a ``bincount`` over area indexes, so a 12-month series costs twelve masks,
-not twelve scans of the store. Frames are cached per entity kind and dropped when
-that kind is written: by the store's in-process write listeners, by the GeoPackage
-write log (other processes' ingests, :meth:`GeoPackageStore.data_version`), by the
-alert log (alerts are not entities) and by the case transitions (the dispatch
-workflow's cases).
+comparison) and kept as numpy arrays; on a GeoPackage the two big frames (persons,
+events) are read instead through GDAL's Arrow stream in a child process, into the same
+matrix (gis/indicators/arrow.py: a cold read's main cost). An indicator for a period is
+then a vectorised mask and a ``bincount`` over area indexes, so a 12-month series costs
+twelve masks, not twelve scans of the store. Frames are cached per entity kind and
+dropped when that kind is written: by the store's in-process write listeners, by the
+GeoPackage write log (other processes' ingests, :meth:`GeoPackageStore.data_version`),
+by the alert log (alerts are not entities) and by the case transitions (the dispatch
+workflow's cases). Persisted copies are keyed per kind written (:meth:`_version_key`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 
 from gis.cases.config import DispatchTable, load_table
 from gis.h3cells import cell_parent
+from gis.indicators import arrow as ar
 from gis.store.base import Store
 
 #: Valid-time end of current rows, as a day number ``YYYYMMDD`` and as Unix seconds.
@@ -39,6 +42,9 @@ DEFAULT_DEADLINE_H = 24.0
 CACHE_DIR_ENV = "ONEMAP_INDICATORS_CACHE_DIR"
 
 Arr = npt.NDArray[Any]
+#: Entity kind written (the store's write log) of each table a frame reads.
+TABLE_KINDS = {"persons": "person", "buildings": "building", "events": "event",
+               "enterprises": "enterprise", "industrial_spaces": "industrial_space"}
 
 
 @dataclass
@@ -171,11 +177,12 @@ class Sources:
 
     #: entity kind -> the frames built from it
     KIND_FRAMES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "person": ("person", "person_building_index", "person_household"),
+        "person": ("person", "person_building_index", "person_household", "residents"),
         "enterprise": ("enterprise",),
         "industrial_space": ("industrial_space",), "event": ("event",),
         "sensor": ("alert",),
-        "building": ("building", "coverage", "person_building_index"),
+        "building": ("building", "coverage", "person_building_index", "residents",
+                     "building_xy"),
         "facility": ("coverage",), "road": ("coverage",),
         "district": ("*",), "subdistrict": ("*",), "community": ("*",),
     }
@@ -243,6 +250,11 @@ class Sources:
         mark = self._alerts_mark()
         if mark != self._alert_mark:
             with self._lock:
+                if self._alert_mark is not None:
+                    # perception closes an alarm's event with an UPDATE that only this
+                    # process's listeners hear (PerceptionDB.move_event), never the
+                    # write log; the alert log moves with it, for every process
+                    self._drop("event")
                 self._alert_mark = mark
                 self._drop("alert")
                 self.generation += 1
@@ -301,17 +313,18 @@ class Sources:
             self._drop(name)
 
     def prefetch(self, names: Sequence[str] = ("person", "event", "enterprise",
-                                               "industrial_space", "alert", "building")
-                 ) -> None:
+                                               "industrial_space", "alert", "building"),
+                 extra: Sequence[Callable[[], Any]] = ()) -> None:
         """Read the frames ``names`` in parallel threads (each store connection is per
-        thread; SQLite steps and numpy work outside the GIL), instead of one after another
-        inside the first request."""
+        thread; SQLite steps, GDAL's Arrow reader, numpy and shapely work outside the
+        GIL), instead of one after another inside the first request. ``extra``: more
+        work for the same pool (the coverage indicators' network joins)."""
         from concurrent.futures import ThreadPoolExecutor
 
         getters = {"person": self.persons, "event": self.events, "enterprise": self.enterprises,
                    "industrial_space": self.industrial_spaces, "alert": self.alerts,
                    "building": self.buildings}
-        todo = [getters[n] for n in names if n not in self._frames]
+        todo = [getters[n] for n in names if n not in self._frames] + list(extra)
         if len(todo) < 2:
             for fn in todo:
                 fn()
@@ -358,16 +371,23 @@ class Sources:
                      a.cc_index(np.array(cols[1], dtype=object)), _blocks(cols[2]), out)
 
     def _ints(self, table: str, exprs: Sequence[str], order: bool = False,
-              tables: Sequence[str] = ()) -> npt.NDArray[np.int64]:
+              tables: Sequence[str] = (),
+              native: Callable[[], npt.NDArray[np.int64] | None] | None = None
+              ) -> npt.NDArray[np.int64]:
         """An (n, len(exprs)) int64 matrix of a table: every column is an integer (codes
         cast, dates as day numbers, NULLs replaced in SQL), so numpy builds the matrix
         from the rows in one C pass; reading persons this way is several times faster
-        than turning a million rows of text into arrays."""
+        than turning a million rows of text into arrays. ``native``: the same matrix read
+        through GDAL's Arrow stream (gis/indicators/arrow.py), tried first; None from it
+        falls back to the SQL rows."""
         alias = table.split()[-1] + "." if " " in table else ""
         sql = f"SELECT {', '.join(exprs)} FROM {table}" + (
             f" ORDER BY {alias}fid" if order else "")
 
         def read() -> npt.NDArray[np.int64]:
+            fast = native() if native is not None else None
+            if fast is not None:
+                return fast
             rows = self.store.sql_read(sql)  # type: ignore[attr-defined]
             if not rows:
                 return np.zeros((0, len(exprs)), dtype=np.int64)
@@ -377,21 +397,34 @@ class Sources:
     # -- persisted frames -------------------------------------------------------------
 
     def _version_key(self, tables: Sequence[str]) -> str | None:
-        """What the persisted arrays of ``tables`` are valid for: the store's data version
-        (the write log's last ingest, which moves with every committed ingest of this or
-        another process), its build stamp (a rebuilt store restarts the log) and each
-        table's row count and last fid (a guard against writes outside the log). None
-        where the store has no data version (PostGIS) or has never logged a write."""
+        """What the persisted arrays of ``tables`` are valid for: the store's build stamp
+        (a rebuilt store restarts the log), the last write of the tables' *own kinds* in
+        the write log (every committed ingest of any process logs its kind), and each
+        table's row count and last fid (a guard against writes outside the log). Per
+        kind, so a write to events keeps the persons file of another engine valid. A kind
+        with no write left in the log (pruned, or never written) is keyed by the log's
+        first version instead: it cannot have been written since unless that moved.
+        None where the store has no data version (PostGIS) or has never logged a write."""
         dv = self._store_data_version()
         path = getattr(self.store, "path", None)
         if not dv or path is None:
             return None
+        from gis.store.gpkg import WRITE_LOG
+
+        kinds = sorted({TABLE_KINDS.get(t, t) for t in tables})
+        marks = ", ".join("?" for _ in kinds)
+        row = self.store.sql_read(  # type: ignore[attr-defined]
+            f"SELECT (SELECT MAX(version) FROM {WRITE_LOG} WHERE kind IN ({marks})), "
+            f"(SELECT MIN(version) FROM {WRITE_LOG})", kinds)[0]
+        written = f"w{int(row[0])}" if row[0] is not None else f"before{int(row[1] or 0)}"
         parts = [str(Path(path).resolve()), str(self.store.get_meta().get("build_time", "")),
-                 str(dv)]
+                 f"{'+'.join(kinds)}:{written}"]
         for t in tables:
             row = self.store.sql_read(  # type: ignore[attr-defined]
                 f"SELECT COUNT(*), COALESCE(MAX(fid), 0) FROM {t}")[0]
             parts.append(f"{t}:{int(row[0])}:{int(row[1])}")
+        if "events" in tables:  # alarms' events are closed in place (see refresh)
+            parts.append("alert_log:{}:{}".format(*self._alerts_mark()))
         return "|".join(parts)
 
     def _persisted(self, sql: str, tables: Sequence[str],
@@ -453,7 +486,8 @@ class Sources:
             self._ints("persons p", [
                 *self._INT_KEYS, *self._VALID, day_sql("birth_date", 0),
                 "COALESCE((SELECT MAX(b.fid) FROM buildings b WHERE b.id = p.building_id), -1)"],
-                order=True, tables=("persons", "buildings")),
+                order=True, tables=("persons", "buildings"),
+                native=lambda: ar.read_native(self.store, "persons")),
             ("valid_from", "valid_to", "birth_date", "building_fid")))
 
     def households(self) -> npt.NDArray[np.int64]:
@@ -517,12 +551,16 @@ class Sources:
             return (f"COALESCE(CAST(REPLACE(REPLACE(REPLACE(REPLACE({col}, '-', ''), 'T', ''),"
                     f" ':', ''), 'Z', '') AS BIGINT), {null})")
 
-        whens = " ".join(f"WHEN '{c}' THEN {round(r.deadline_h * 3600)}"
-                         for c, r in self.dispatch.categories.items() if "'" not in c)
+        secs = {c: round(r.deadline_h * 3600) for c, r in self.dispatch.categories.items()
+                if "'" not in c}
+        whens = " ".join(f"WHEN '{c}' THEN {v}" for c, v in secs.items())
+        default = round(DEFAULT_DEADLINE_H * 3600)
+
         m = self._ints("events", [*self._INT_KEYS, stamp("occurred_at", 0),
                                   stamp("closed_at", -1),
-                                  f"CASE category {whens} ELSE "
-                                  f"{round(DEFAULT_DEADLINE_H * 3600)} END"])
+                                  f"CASE category {whens} ELSE {default} END"],
+                       native=lambda: ar.read_native(self.store, "events",
+                                                     {"secs": secs, "default": default}))
         occ, clo = _stamp_to_epoch(m[:, 3]), _stamp_to_epoch(m[:, 4])
         clo[m[:, 4] < 0] = OPEN_S
         f = self._int_frame(m[:, :3], ())
