@@ -3,7 +3,7 @@
 // Native ES modules, no bundler; MapLibre GL JS comes from npm (/viewer/vendor).
 import { api } from './js/api.js';
 import { i18n, t, lang, setLang, applyI18n, onLangChange } from './js/i18n.js';
-import { createMap, fitDistrict, installLegend, shownLegends } from './js/map.js';
+import { basemapStyle, createMap, fitDistrict, installLegend, shownLegends } from './js/map.js';
 import { state, setAsOf } from './js/state.js';
 import { initTabs, activate } from './js/tabs.js';
 import { $, toast } from './js/ui.js';
@@ -96,15 +96,36 @@ function wireTopBar() {
 }
 
 // ---------------------------------------------------------------- start
+/** The kept key's role from ``GET /layers`` (no map yet); a key the server does not know is forgotten. */
+async function readRole() {
+  try {
+    api.setRole((await api.get('/layers')).role);
+  } catch (e) {
+    if (e.status !== 401 || !api.key()) throw e;
+    toast(t('signin_failed'));
+    api.setKey('');
+    api.setRole('public');
+  }
+}
+
 async function init() {
   document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
-  // The cockpit (department keys) starts at once, beside the map (docs/cockpit.md).
-  onemap.home = initHome({ api, i18n, map: () => onemap.map });
+  // The cockpit (department keys) starts at once (docs/cockpit.md).
+  onemap.home = initHome({ api, i18n, map: () => onemap.map, style: basemapStyle });
   applyI18n(document);
   labelLang();
   buildDates();
   initTabs(document.querySelector('nav.tabs'));
   wireTopBar();
+  if (onemap.home.shown()) {
+    // Behind the cockpit the map waits until it is shown: nobody sees it yet, and its
+    // start (style, tiles, catalog layers, the block choropleth) would share the page's
+    // one MapLibre worker and the software renderer with the cockpit's own map.
+    await readRole();
+    showAuth();
+    onemap.home.settle();
+    await new Promise((resolve) => onemap.home.onMapShown(resolve));
+  }
   const map = await createMap('map');
   onemap.map = map;
   const ctx = { map, api, i18n, state };
@@ -127,13 +148,15 @@ async function init() {
   onemap.fitDistrict = () => fitDistrict(map);
   onemap.shownLegends = shownLegends;
   onemap.activateTab = activate;
+  // The catalog layers and the block choropleth together (index.html asked for both
+  // before the modules loaded); a kept key the server refuses is forgotten by
+  // loadLayers, and the choropleth then asked for again without it.
+  const choropleth = blocks.loadBlocks().then(() => null, (e) => e);
   await layers.loadLayers();
   showAuth();
   onemap.home.settle();
-  // Behind the cockpit the block choropleth waits until the map is shown (it is the
-  // heaviest request of the map's start, and nobody sees it yet).
-  if (onemap.home.shown()) onemap.home.onMapShown(() => blocks.loadBlocks());
-  else await blocks.loadBlocks();
+  const failed = await choropleth;
+  if (failed) await blocks.loadBlocks();
 }
 
 window.onemapReady = init();

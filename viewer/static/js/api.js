@@ -40,7 +40,11 @@ function withParams(path, params) {
 async function request(path, opts = {}) {
   const headers = { ...(opts.headers || {}) };
   if (currentKey) headers['X-API-Key'] = currentKey;
-  const r = await fetch(ORIGIN + path, { ...opts, headers });
+  // index.html asked for the page's first answers before the modules had loaded: a plain
+  // GET of the same path with the same key takes that response (once).
+  const plain = !opts.method && !opts.body && !opts.headers && !opts.signal;
+  const early = plain && window.onemapEarly ? window.onemapEarly.take(path, currentKey) : null;
+  const r = await (early || fetch(ORIGIN + path, { ...opts, headers }));
   if (!r.ok) {
     let body = null;
     try { body = await r.json(); } catch (e) { body = null; }

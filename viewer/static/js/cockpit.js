@@ -14,6 +14,8 @@ const RAMP_GOOD = ['#edf8fb', '#b2e2e2', '#66c2a4', '#2ca25f', '#006d2c'];
 const RAMP_BAD = ['#fef0d9', '#fdcc8a', '#fc8d59', '#e34a33', '#b30000'];
 const NO_DATA = '#c8ccd2';
 const EMPTY = { type: 'FeatureCollection', features: [] };
+/** Luohu's extent (CRS84): the map's first view until the basemap's bounds are read. */
+const DISTRICT_BOUNDS = [[114.061, 22.5296], [114.2151, 22.6192]];
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -99,40 +101,63 @@ export function mount(root, ctx) {
   root.append(head, msg, tiles, body);
 
   // ------------------------------------------------------------------ map
-  const map = new maplibregl.Map({
-    container: mapDiv, style: `${window.location.origin}/styles/basemap.json`,
-    center: [114.13, 22.565], zoom: 11, attributionControl: { compact: true }, fadeDuration: 0,
-    localIdeographFontFamily: "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', sans-serif",
-  });
-  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
-  // On the style's load, not the map's (which waits for the first full render): the data
-  // join the first render instead of a second one.
-  const mapReady = new Promise((resolve) => map.once('style.load', () => {
-    map.addSource('ck-areas', { type: 'geojson', data: EMPTY });
-    // The areas are labelled by the cockpit's own layer (short names, over the colours).
-    if (map.getLayer('place-label')) map.setLayoutProperty('place-label', 'visibility', 'none');
-    performance.mark('cockpit-map-load');
-    // Under the basemap's labels, so names stay readable over the colours.
-    const firstSymbol = (map.getStyle().layers || []).find((l) => l.type === 'symbol');
-    const before = firstSymbol ? firstSymbol.id : undefined;
-    map.addLayer({ id: 'ck-fill', type: 'fill', source: 'ck-areas', paint: { 'fill-color': NO_DATA, 'fill-opacity': 0.72 } }, before);
-    map.addLayer({ id: 'ck-line', type: 'line', source: 'ck-areas', paint: { 'line-color': '#ffffff', 'line-width': 1 } }, before);
-    map.addLayer({ id: 'ck-label', type: 'symbol', source: 'ck-areas',
-      layout: { 'text-field': ['coalesce', ['get', 'short'], ''], 'text-size': 12, 'text-font': ['Noto Sans Regular'] },
-      paint: { 'text-color': '#1f2933', 'text-halo-color': '#ffffff', 'text-halo-width': 1.4 } });
-    resolve(true);
-  }));
-  map.on('click', 'ck-fill', (e) => {
-    const f = e.features && e.features[0];
-    if (!f) return;
-    const p = f.properties;
-    const lvl = state.values && state.values.level;
-    if (lvl === 'subdistrict' || lvl === 'community') { setArea(p.code, p.name); return; }
-    new maplibregl.Popup().setLngLat(e.lngLat)
-      .setText(`${p.name || p.code}: ${fmt(p.value === 'null' ? null : p.value, lang())}`).addTo(map);
-  });
-  map.on('mouseenter', 'ck-fill', () => { map.getCanvas().style.cursor = 'pointer'; });
-  map.on('mouseleave', 'ck-fill', () => { map.getCanvas().style.cursor = ''; });
+  // Made once the tiles above it are on the page (startMap, from renderTiles): the map's
+  // box then has its size, so WebGL's drawing buffer is allocated once (each resize
+  // reallocates it, a tenth of a second or more in software WebGL) and the first view is
+  // fitted to the right height.
+  const styleUrl = `${window.location.origin}/styles/basemap.json`;
+  let map = null;
+  let mapIsReady;
+  const mapReady = new Promise((resolve) => { mapIsReady = resolve; });
+  // The viewer's basemap style (js/map.js), read from the answers index.html asked for
+  // before the modules loaded, its TileJSON written in: asked for now, used by startMap.
+  const style = ctx.style ? Promise.resolve().then(() => ctx.style()).catch(() => styleUrl) : Promise.resolve(styleUrl);
+
+  function startMap() {
+    if (map) return;
+    // The first view is the district (the areas' fit below then hardly moves it), so the
+    // first basemap tiles asked for are the ones drawn.
+    map = new maplibregl.Map({
+      container: mapDiv, bounds: DISTRICT_BOUNDS, fitBoundsOptions: { padding: 24 },
+      attributionControl: { compact: true }, fadeDuration: 0,
+      localIdeographFontFamily: "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', sans-serif",
+    });
+    controller.map = map;
+    style.then((s) => {
+      const b = typeof s === 'object' ? s.sources?.basemap?.bounds : null;
+      if (Array.isArray(b) && b.length === 4) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 24, duration: 0 });
+      map.setStyle(s);
+    });
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    // On the style's load, not the map's (which waits for the first full render): the data
+    // join the first render instead of a second one.
+    map.once('style.load', () => {
+      map.addSource('ck-areas', { type: 'geojson', data: EMPTY });
+      // The areas are labelled by the cockpit's own layer (short names, over the colours).
+      if (map.getLayer('place-label')) map.setLayoutProperty('place-label', 'visibility', 'none');
+      performance.mark('cockpit-map-load');
+      // Under the basemap's labels, so names stay readable over the colours.
+      const firstSymbol = (map.getStyle().layers || []).find((l) => l.type === 'symbol');
+      const before = firstSymbol ? firstSymbol.id : undefined;
+      map.addLayer({ id: 'ck-fill', type: 'fill', source: 'ck-areas', paint: { 'fill-color': NO_DATA, 'fill-opacity': 0.72 } }, before);
+      map.addLayer({ id: 'ck-line', type: 'line', source: 'ck-areas', paint: { 'line-color': '#ffffff', 'line-width': 1 } }, before);
+      map.addLayer({ id: 'ck-label', type: 'symbol', source: 'ck-areas',
+        layout: { 'text-field': ['coalesce', ['get', 'short'], ''], 'text-size': 12, 'text-font': ['Noto Sans Regular'] },
+        paint: { 'text-color': '#1f2933', 'text-halo-color': '#ffffff', 'text-halo-width': 1.4 } });
+      mapIsReady(true);
+    });
+    map.on('click', 'ck-fill', (e) => {
+      const f = e.features && e.features[0];
+      if (!f) return;
+      const p = f.properties;
+      const lvl = state.values && state.values.level;
+      if (lvl === 'subdistrict' || lvl === 'community') { setArea(p.code, p.name); return; }
+      new maplibregl.Popup().setLngLat(e.lngLat)
+        .setText(`${p.name || p.code}: ${fmt(p.value === 'null' ? null : p.value, lang())}`).addTo(map);
+    });
+    map.on('mouseenter', 'ck-fill', () => { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', 'ck-fill', () => { map.getCanvas().style.cursor = ''; });
+  }
 
   // ------------------------------------------------------------------ labels
   function relabel() {
@@ -204,6 +229,7 @@ export function mount(root, ctx) {
     }
     tiles.appendChild(alertTile);
     renderAlertTile();
+    if (items.length) startMap();
     // User Timing marks read by bench/bench_viewer.py: the tiles' first paint, then the
     // whole page interactive (map drawn and idle, events and alerts in).
     if (items.length && !performance.getEntriesByName('cockpit-tiles').length) performance.mark('cockpit-tiles');
@@ -262,6 +288,10 @@ export function mount(root, ctx) {
       for (const d of c) walk(d);
     };
     for (const f of feats) if (f.geometry) walk(f.geometry.coordinates);
+    // The tiles above may have just changed the map's height, and MapLibre hears of it only
+    // at the next frame (ResizeObserver): fit to the size the map has now.
+    const box = map.getContainer(); const canvas = map.getCanvas();
+    if (box.clientWidth !== canvas.clientWidth || box.clientHeight !== canvas.clientHeight) map.resize();
     if (Number.isFinite(x0)) map.fitBounds([[x0, y0], [x1, y1]], { padding: 24, duration: 0 });
   }
 
@@ -402,14 +432,14 @@ export function mount(root, ctx) {
   }
   const controller = {
     state, map, refresh, setArea, setRange, setLevel, choose, relabel: relabelAll,
-    show() { root.hidden = false; map.resize(); },
+    show() { root.hidden = false; if (map) map.resize(); },
     hide() { root.hidden = true; },
     restart() { state.asOf = null; return Promise.all([refresh(), loadAlerts()]); },
     reloadAlerts: loadAlerts,
-    destroy() { if (state.es) state.es.close(); clearInterval(state.poll); map.remove(); root.innerHTML = ''; },
+    destroy() { if (state.es) state.es.close(); clearInterval(state.poll); if (map) map.remove(); root.innerHTML = ''; },
   };
   controller.ready = Promise.all([refresh(), loadAlerts()]).then(() => new Promise((resolve) => {
-    if (map.loaded() && map.areTilesLoaded() && !map.isMoving()) resolve(); else map.once('idle', resolve);
+    if (!map || (map.loaded() && map.areTilesLoaded() && !map.isMoving())) resolve(); else map.once('idle', resolve);
   })).then(() => { performance.mark('cockpit-interactive'); });
   controller.ready.catch((e) => console.warn('cockpit', e));
   if (i18n.onLangChange) i18n.onLangChange(() => { controller.relabel(); });

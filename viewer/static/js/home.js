@@ -5,15 +5,17 @@ import { COCKPIT_ROLES, mount } from '/js/cockpit.js';
 import { STRINGS } from '/js/cockpit-tiles.js';
 
 /**
- * Wire the cockpit into the page. ctx = {api, i18n, map}: the viewer's api and i18n modules
- * (docs/cockpit.md) and its MapLibre map or a function answering it (resized when shown).
+ * Wire the cockpit into the page. ctx = {api, i18n, map, style}: the viewer's api and i18n
+ * modules (docs/cockpit.md), its MapLibre map or a function answering it (resized when
+ * shown; null until the map has been shown once), and optionally a function answering the
+ * basemap style (js/map.js basemapStyle), which the cockpit's map then uses.
  *
  * A page opened with a kept key starts on the cockpit at once, before the server has said
  * the key's role (every key has a department role or admin; the public has no key); a key
  * that turns out to be public or unknown goes back to the map. Signing in on the map keeps
  * the map (the user is working there) and shows the 驾驶舱 button.
  */
-export function initHome({ api, i18n, map }) {
+export function initHome({ api, i18n, map, style }) {
   i18n.addStrings(STRINGS);  // before the page's first applyI18n: the top bar's button
   const root = document.getElementById('cockpit');
   const button = document.getElementById('to-cockpit');
@@ -49,7 +51,7 @@ export function initHome({ api, i18n, map }) {
     place();
     document.body.classList.add('cockpit-on');
     root.hidden = false;
-    if (!cockpit) cockpit = mount(root, { api, i18n, showMap: () => showMap(true) });
+    if (!cockpit) cockpit = mount(root, { api, i18n, style, showMap: () => showMap(true) });
     else cockpit.show();
     update();
   }

@@ -28,9 +28,36 @@ class OneMapMap extends maplibregl.Map {
   }
 }
 
+// MapLibre's worker (one module worker, 0.5 MB) starts now, while the style and the first
+// answers are on their way, instead of when the first map is made.
+maplibregl.prewarm();
+
+/**
+ * The vector sources of ``style`` with their TileJSON written in (tiles, zooms, bounds), so
+ * the map asks for tiles at once instead of first reading each TileJSON (one round trip
+ * less before the first tile). Only this server's TileJSON; a source that cannot be read
+ * keeps its ``url``.
+ */
+async function inlineTileJSON(style) {
+  await Promise.all(Object.entries(style.sources || {}).map(async ([id, src]) => {
+    if (src.type !== 'vector' || !src.url) return;
+    let u;
+    try { u = new URL(src.url, window.location.href); } catch (e) { return; }
+    if (u.origin !== window.location.origin) return;
+    try {
+      const tj = await api.get(u.pathname + u.search);
+      if (!Array.isArray(tj.tiles) || !tj.tiles.length) return;
+      const out = { type: 'vector', tiles: tj.tiles };
+      for (const k of ['minzoom', 'maxzoom', 'bounds', 'attribution', 'scheme']) if (tj[k] !== undefined) out[k] = tj[k];
+      style.sources[id] = out;
+    } catch (e) { /* MapLibre reads the TileJSON itself */ }
+  }));
+  return style;
+}
+
 /** The basemap style with every symbol layer moved to the end (labels above all data). */
 export async function basemapStyle() {
-  const style = await api.get('/styles/basemap.json');
+  const style = await inlineTileJSON(await api.get('/styles/basemap.json'));
   const labels = style.layers.filter((l) => l.type === 'symbol');
   style.layers = [...style.layers.filter((l) => l.type !== 'symbol'), ...labels];
   for (const l of labels) {  // halos on every label: white, wide enough to read over fills
