@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import shapely
 
-from bench.common import ms, p, timeit
+from bench.common import ms, p, timeit, wait_ready
 from spatial_api.local_server import free_port
 
 STOCK_PYTHON = os.environ.get("ONEMAP_BENCH_STOCK_PYTHON", ".venv-stock/bin/python")
@@ -35,8 +35,8 @@ REPEAT = 15
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes] | None = None, seconds: float = 600) -> None:
-    # A full-scale start takes ~10 s on a quiet 2-core machine but over a minute on a busy
-    # one; wait long, but fail at once when the server has exited.
+    # Servers without OneMap's /health (stock pygeoapi, tipg): until ``url`` answers; wait
+    # long (a busy machine), but fail at once when the server has exited.
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -72,13 +72,10 @@ def onemap_server(store_path: Path) -> Iterator[str]:
                             stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/ogc"
     try:
-        _wait(base + "/", proc)
         # `onemap serve` warms up in the background (indicator frames, tile prewarm, packs):
         # measure after, as a client of a running server would see it, not during.
-        from bench.loadtest import wait_ready
-
-        if not wait_ready(f"http://127.0.0.1:{port}/health", 1):
-            raise RuntimeError("the OneMap server did not finish its start-up tasks")
+        if not wait_ready(f"http://127.0.0.1:{port}/health", proc=proc):
+            raise RuntimeError("the OneMap server did not start or finish its start-up tasks")
         yield base
     finally:
         _stop(proc)

@@ -79,10 +79,10 @@ def _serving_p95(url: str) -> tuple[float, float]:
 
     store = PostGISStore(url, migrate=False)
     try:
-        items = timeit(lambda: store.query("building", bbox=_PAGE_BOX, limit=100), repeat=20)
+        items = timeit(lambda: store.query("building", bbox=_PAGE_BOX, limit=100), repeat=60)
         z, x, y = _TILE
         tile = timeit(lambda: store.mvt("buildings", "building", z, x, y,
-                                        columns=["use", "floors"]), repeat=20)
+                                        columns=["use", "floors"]), repeat=60)
     finally:
         store.close()
     return p(items, 0.95), p(tile, 0.95)

@@ -8,8 +8,8 @@ environment, ``ONEMAP_BENCH_TIPG_PYTHON`` (default ``.venv-tipg/bin/python``), w
 ``make bench`` creates with ``pip install tipg==1.6.*``; without it the anchor column
 says so.
 
-Figures (p50 of ``REPEAT`` requests after a warm-up, ratios OneMap/tipg, below 1 is
-OneMap ahead):
+Figures (p50 and p95 of ``REPEAT`` requests after a warm-up, ratios OneMap/tipg, below 1
+is OneMap ahead):
 
 - items ``limit=1000`` of buildings and enterprises, all and with a bbox over 20 % of
   the district, with the bytes on the wire (``Accept-Encoding: gzip``; both compress);
@@ -217,10 +217,11 @@ def run(store: Any) -> list[tuple[str, str, str, str]]:
             anchor = "tipg not installed (make bench creates .venv-tipg)"
             if tt:
                 t50 = p(tt, 0.5)
-                anchor = (f"tipg {ms(t50)}, {_kb(twire)} gzip ({tn} features); "
-                          f"OneMap/tipg time {o50 / t50:.2f}×, size {owire / twire:.2f}×")
+                anchor = (f"tipg {ms(t50)} (p95 {ms(p(tt, 0.95))}), {_kb(twire)} gzip "
+                          f"({tn} features); OneMap/tipg time {o50 / t50:.2f}× "
+                          f"(p95 {p(ot, 0.95) / p(tt, 0.95):.2f}×), size {owire / twire:.2f}×")
             rows.append((f"PostGIS items limit=1000, {coll}, {label} ({on} features)",
-                         f"{ms(o50)}, {_kb(owire)} gzip", anchor,
+                         f"{ms(o50)} (p95 {ms(p(ot, 0.95))}), {_kb(owire)} gzip", anchor,
                          "time < 1× tipg; size ≤ 1.2× tipg"))
         for layer, z in TILE_CASES:
             # Tiles over the district nearest its centre, after one warm-up request.
@@ -244,10 +245,13 @@ def run(store: Any) -> list[tuple[str, str, str, str]]:
             anchor = "tipg not installed"
             if tt:
                 t50 = p(tt, 0.5)
-                anchor = (f"tipg {ms(t50)}, {_kb(int(sum(tsizes) / len(tsizes)))} on the "
-                          f"wire; OneMap/tipg {o50 / t50:.2f}×")
+                anchor = (f"tipg {ms(t50)} (p95 {ms(p(tt, 0.95))}), "
+                          f"{_kb(int(sum(tsizes) / len(tsizes)))} on the wire; OneMap/tipg "
+                          f"{o50 / t50:.2f}× (p95 {p(ot, 0.95) / p(tt, 0.95):.2f}×), size "
+                          f"{sum(osizes) / sum(tsizes):.2f}×")
             rows.append((f"PostGIS uncached tile {layer} z{z} ({len(ot)} requests)",
-                         f"{ms(o50)}, {_kb(int(sum(osizes) / len(osizes)))} on the wire",
+                         f"{ms(o50)} (p95 {ms(p(ot, 0.95))}), "
+                         f"{_kb(int(sum(osizes) / len(osizes)))} on the wire",
                          anchor, "< 1× tipg"))
     return rows
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,3 +52,34 @@ def table(rows: list[Row]) -> str:
     lines = ["| figure | value | anchor (same run) | goal |", "|---|---|---|---|"]
     lines += [f"| {r.figure} | {r.value} | {r.anchor} | {r.goal} |" for r in rows]
     return "\n".join(lines)
+
+
+def _ready(url: str) -> bool:
+    """/health answers and says no start-up task (warm-ups, packs) is still running."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:  # 127.0.0.1 only
+            return bool(r.status == 200 and json.load(r).get("ready", True))
+    except (OSError, ValueError):
+        return False
+
+
+def wait_ready(url: str, workers: int = 1, timeout: float = 900,
+               proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait until several /health answers at ``url`` in a row say ready (each of the
+    server's ``workers`` warms itself up; the probes land on any of them). False after
+    ``timeout`` seconds, or at once when the server process ``proc`` has exited.
+
+    A full-scale start takes ~10 s on a quiet 2-core machine but over a minute on a busy
+    one, then its warm-ups; a load balancer would not send traffic before, nor do the
+    benchmarks measure before.
+    """
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        streak = streak + 1 if _ready(url) else 0
+        if streak >= 4 * workers:
+            return True
+        time.sleep(0.5)
+    return False

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from bench.common import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,28 +32,6 @@ def _answers(url: str) -> bool:
             return bool(r.status == 200)
     except OSError:
         return False
-
-
-def _ready(url: str) -> bool:
-    """/health says no start-up task (warm-ups, packs) is still running."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:  # 127.0.0.1 only
-            return bool(r.status == 200 and json.load(r).get("ready", True))
-    except (OSError, ValueError):
-        return False
-
-
-def wait_ready(url: str, workers: int, timeout: float = 900) -> bool:
-    """Wait until several /health answers in a row say ready (each worker warms itself
-    up; the probes land on any of them)."""
-    deadline = time.monotonic() + timeout
-    streak = 0
-    while time.monotonic() < deadline:
-        streak = streak + 1 if _ready(url) else 0
-        if streak >= 4 * workers:
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.loadtest import wait_ready
+from bench.common import wait_ready
 from tests.test_workers import _copy_store, _env, _serve
 
 ROOT = Path(__file__).resolve().parent.parent
