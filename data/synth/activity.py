@@ -42,6 +42,7 @@ from data.synth.people import (
     rng_for,
     text_array,
     where_or_none,
+    zfill,
 )
 
 STAGE_ENTERPRISES = 1201
@@ -1122,7 +1123,7 @@ def build_sensors(roads: gpd.GeoDataFrame, water: gpd.GeoDataFrame,
 
     # Outfalls on the river banks.
     li, x, y = _points_on_lines(river_lines, river_len, N_OUTFALL, rng)
-    seq = np.strings.zfill(int_strings(group_starts(li) + 1), 3)
+    seq = zfill(int_strings(group_starts(li) + 1), 3)
     add("outfall_flow", x, y, _cat(river_name[li], "排口流量计", seq), river_name[li])
 
     # Nearest river of a point, for pipes and gauges.
@@ -1138,7 +1139,7 @@ def build_sensors(roads: gpd.GeoDataFrame, water: gpd.GeoDataFrame,
     rlen = shapely.length(rgeoms)
     li, x, y = _points_on_lines(rgeoms, np.where(main, rlen, rlen * 0.2), N_PIPE, rng)
     wb, _ = nearest_river(x, y)
-    seq = np.strings.zfill(int_strings(group_starts(li) + 1), 2)
+    seq = zfill(int_strings(group_starts(li) + 1), 2)
     add("rainwater_pipe_flow", x, y, _cat(rnames[li], "雨水管网流量计", seq), wb)
 
     # Waterlogging gauges: low road points, i.e. near the rivers, one per road stretch.

@@ -153,10 +153,19 @@ def datetime_strings(seconds: np.ndarray, valid: np.ndarray | None = None) -> np
     return out
 
 
+def zfill(values: np.ndarray, width: int) -> np.ndarray:
+    """``np.strings.zfill`` that also takes no strings at all (numpy's takes the widest
+    string's width and fails on an empty array: a piece of a district at a tiny scale
+    can have buildings and not one house)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=f"<U{width}")
+    return np.strings.zfill(values, width)
+
+
 def id_strings(prefix: str, n: int, width: int) -> np.ndarray:
     """Sequential ids ``prefix`` + zero-padded 1..n (``width`` digits at least)."""
     width = max(width, len(str(max(n, 1))))
-    nums = np.strings.zfill(np.arange(1, n + 1).astype("U"), width)
+    nums = zfill(np.arange(1, n + 1).astype("U"), width)
     return np.strings.add(prefix, nums)
 
 
@@ -368,7 +377,7 @@ def build_houses(buildings: gpd.GeoDataFrame, seed: int, scale: float) -> gpd.Ge
     b_aid = text_array(column_or(b, "address_id", ""))
     b_ids = text_array(column_or(b, "id", ""))
     b_aid = np.where(b_aid == "", b_ids, b_aid)
-    seq = np.strings.zfill(int_strings(group_starts(bidx) + 1), 4)
+    seq = zfill(int_strings(group_starts(bidx) + 1), 4)
     address_id = np.strings.add(np.strings.add(b_aid[bidx], "-"), seq)
 
     px, py = building_points(b)
@@ -825,7 +834,7 @@ def build_persons(
     # --- phones: 100 + 8 digits, a bijection of the row number (unique) -------------
     mult, off = 48271, int(rng.integers(0, 10**8))
     tail = (np.arange(n, dtype=np.int64) * mult + off) % 10**8
-    phone_s = np.strings.add(PHONE_PREFIX, np.strings.zfill(int_strings(tail), 8))
+    phone_s = np.strings.add(PHONE_PREFIX, zfill(int_strings(tail), 8))
     twelve = day_number(f"{int(CENSUS_DATE[:4]) - 12}{CENSUS_DATE[4:]}")
     phone = where_or_none(birth <= twelve, phone_s)
 
