@@ -104,7 +104,10 @@ def start_tiles(store: Store, catalog: dict[str, Layer], base_url: str,
         store_id: str | None = store_identity(store)
     except Exception:  # a store without metadata: list every pack
         store_id = None
-    packs = PackBuilder(store, catalog, svc.packs_dir).start() if build_packs else None
+    # the packs record the identity the server lists them by (a start-up write while they
+    # render would otherwise hide the last ones built: seen in a loaded CI run)
+    packs = (PackBuilder(store, catalog, svc.packs_dir, store_id=store_id).start()
+             if build_packs else None)
     state = TileState(svc, terrain, store_id, packs)
     # Other processes (server workers, the CLI) write the same store (issue 16).
     listen = getattr(store, "listen_writes", None)

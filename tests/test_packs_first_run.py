@@ -117,3 +117,37 @@ def test_a_rebuilt_store_gets_new_packs_never_the_old(fresh: Path) -> None:
         assert sorted(p["name"] for p in doc["packs"]) == sorted(areas)
         assert doc["packs"][0]["minzoom"] == 10
     assert all(pack_store_id(fresh / "packs" / f"{a}.pmtiles") == new_id for a in areas)
+
+
+def test_a_write_during_a_build_does_not_split_its_identity(fresh: Path) -> None:
+    """Every pack of one build records the identity it was started for: a write while
+    the packs render (a start-up task, a reading) used to give the last ones the new
+    identity, and the server, listing by the identity it started with, hid them."""
+    from layers.catalog import default_catalog
+    from tiles.packs import PackBuilder, build_pack, list_packs
+
+    store = GeoPackageStore(fresh / "onemap.gpkg")
+    try:
+        before, areas = store_identity(store), pack_areas(store)
+        writes = iter(range(10**6))
+
+        def write_meanwhile(done: int, total: int) -> None:
+            if done == 1:
+                store.set_meta({"last_write": f"2099-01-01T00:00:{next(writes):02d}Z"})
+
+        out = fresh / "packs" / "one.pmtiles"
+        build_pack(store, default_catalog(), out, area=areas[1], minzoom=12, maxzoom=13,
+                   progress=write_meanwhile)
+        assert store_identity(store) != before
+        assert pack_store_id(out) == before  # the identity when the build started
+        out.unlink()
+        # a whole build: every pack carries the identity the builder was given
+        builder = PackBuilder(store, default_catalog(), fresh / "packs", minzoom=12,
+                              maxzoom=12, store_id="server-start")
+        builder._progress = write_meanwhile  # type: ignore[method-assign]
+        builder._run()
+        assert builder.state == "ready"
+        listed = sorted(p["name"] for p in list_packs(fresh / "packs", "server-start"))
+        assert listed == sorted(areas)
+    finally:
+        store.close()

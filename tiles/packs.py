@@ -100,14 +100,18 @@ def area_geometry(store: Store, area: str) -> tuple[Any, str]:
 
 def build_pack(store: Store, catalog: Mapping[str, Layer], out: Path, *, area: str = "district",
                layers: str = BASEMAP, minzoom: int = 10, maxzoom: int = 16,
-               progress: Callable[[int, int], None] | None = None) -> PackReport:
+               progress: Callable[[int, int], None] | None = None,
+               store_id: str | None = None) -> PackReport:
     """Write a PMTiles v3 archive of ``layers`` over ``area`` (public data only).
 
-    The file appears whole (written beside it, then renamed) or not at all.
+    The file appears whole (written beside it, then renamed) or not at all. It records
+    ``store_id`` (default: the store's identity when the build starts), so a write while
+    it renders does not give the packs of one build different identities.
     """
     if not 0 <= minzoom <= maxzoom <= 18:
         raise InvalidQuery("zooms must satisfy 0 <= minzoom <= maxzoom <= 18")
     t0 = time.perf_counter()
+    store_id = store_identity(store) if store_id is None else store_id
     principal = Principal()  # packs travel to phones: public data only
     engine = TileEngine(catalog)
     engine.resolve(layers, principal)
@@ -135,7 +139,7 @@ def build_pack(store: Store, catalog: Mapping[str, Layer], out: Path, *, area: s
     tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         written = _write(store, engine, principal, layers, todo, tmp, area, name, bounds,
-                         minzoom, maxzoom, progress)
+                         minzoom, maxzoom, progress, store_id)
         _zero_gzip_mtimes(tmp)
         os.replace(tmp, out)
     finally:
@@ -147,7 +151,7 @@ def build_pack(store: Store, catalog: Mapping[str, Layer], out: Path, *, area: s
 def _write(store: Store, engine: TileEngine, principal: Principal, layers: str,
            todo: list[tuple[int, Any]], tmp: Path, area: str, name: str,
            bounds: tuple[float, float, float, float], minzoom: int, maxzoom: int,
-           progress: Callable[[int, int], None] | None) -> int:
+           progress: Callable[[int, int], None] | None, store_id: str) -> int:
     """Render the tiles of ``todo`` into the archive ``tmp``; the number written."""
     written = 0
     with tmp.open("wb") as f:
@@ -179,7 +183,7 @@ def _write(store: Store, engine: TileEngine, principal: Principal, layers: str,
             "bounds": ",".join(f"{v:.6f}" for v in bounds),
             "center": f"{cx:.6f},{cy:.6f},{centre_zoom}",
             "vector_layers": tj["vector_layers"], "area": area, "layers": layers,
-            "generator": "onemap tiles pack", STORE_ID_KEY: store_identity(store),
+            "generator": "onemap tiles pack", STORE_ID_KEY: store_id,
         }
         writer.finalize(header, metadata)
     return written
@@ -277,8 +281,11 @@ class PackBuilder:
     """
 
     def __init__(self, store: Store, catalog: Mapping[str, Layer], packs_dir: Path,
-                 minzoom: int = 10, maxzoom: int = 16) -> None:
+                 minzoom: int = 10, maxzoom: int = 16, store_id: str | None = None) -> None:
         self.store = store
+        #: the identity every pack of this build records (the server lists packs by it;
+        #: default: the store's when the build starts)
+        self.store_id = store_id
         self.catalog = catalog
         self.packs_dir = packs_dir
         self.minzoom, self.maxzoom = minzoom, maxzoom
@@ -304,7 +311,7 @@ class PackBuilder:
 
     def _run(self) -> None:
         try:
-            store_id = store_identity(self.store)
+            store_id = self.store_id or store_identity(self.store)
             areas = pack_areas(self.store)
             todo = [a for a in areas
                     if pack_store_id(self.packs_dir / f"{a}{PACK_SUFFIX}") != store_id]
@@ -312,7 +319,7 @@ class PackBuilder:
                 report = build_pack(self.store, self.catalog,
                                     self.packs_dir / f"{area}{PACK_SUFFIX}", area=area,
                                     minzoom=self.minzoom, maxzoom=self.maxzoom,
-                                    progress=self._progress)
+                                    progress=self._progress, store_id=store_id)
                 self.built.append(report)
                 log.info("pack %s built (%d/%d): %d tiles, %d bytes, %.1f s", area, i,
                          len(todo), report.tiles, report.bytes, report.seconds)
