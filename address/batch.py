@@ -21,7 +21,7 @@ import pandas as pd
 from address.errors import AddressInputError
 
 if TYPE_CHECKING:
-    from address.service import AddressService
+    from address.service import AddressAnswers
 
 #: Columns tried, in order, when no address column is named.
 ADDRESS_COLUMNS = ("address", "address_text", "地址", "详细地址", "addr", "text", "q", "query")
@@ -87,7 +87,7 @@ def read_csv_text(data: bytes | str) -> pd.DataFrame:
         raise AddressInputError(f"not a readable CSV: {str(exc).splitlines()[0]}") from None
 
 
-def geocode_frame(service: AddressService, frame: pd.DataFrame, column: str | None = None,
+def geocode_frame(service: AddressAnswers, frame: pd.DataFrame, column: str | None = None,
                   progress: Progress | None = None) -> tuple[pd.DataFrame, BatchReport]:
     """``frame`` with the output columns added (suffixed ``_geocoded`` if the names are
     taken), in the same row order, and the report."""
@@ -125,7 +125,7 @@ def geocode_frame(service: AddressService, frame: pd.DataFrame, column: str | No
     return out, report
 
 
-def geocode_csv(service: AddressService, src: str | Path, dst: str | Path,
+def geocode_csv(service: AddressAnswers, src: str | Path, dst: str | Path,
                 column: str | None = None, progress: Progress | None = None) -> BatchReport:
     """Geocode the CSV ``src`` into ``dst`` (UTF-8); see :func:`geocode_frame`."""
     frame = read_csv_text(Path(src).read_bytes())

@@ -53,8 +53,23 @@ OTHER_DISTRICTS = (
     ("盐田区", "440308"), ("龙华区", "440309"), ("坪山区", "440310"), ("光明区", "440311"),
     ("大鹏新区", "440312"),
 )
+#: Every district of Shenzhen by code (罗湖区 and :data:`OTHER_DISTRICTS`).
+DISTRICTS: dict[str, str] = {DISTRICT_CODE: DISTRICT, **{c: n for n, c in OTHER_DISTRICTS}}
+
+
+def district_of(code: str | None) -> tuple[str, str] | None:
+    """(code, name) of the Shenzhen district of an NBS subdistrict or community code (its
+    first six digits), or None for a code of no district of the city."""
+    if not code or len(code) < 6:
+        return None
+    name = DISTRICTS.get(code[:6])
+    return None if name is None else (code[:6], name)
+
+
 #: Other cities people name in Luohu hotline calls (to recognise foreign addresses).
 OTHER_CITIES = ("广州市", "东莞市", "惠州市", "珠海市", "佛山市", "香港", "北京市", "上海市")
+#: Those of :data:`OTHER_CITIES` in Guangdong (they imply the province as 深圳市 does).
+GUANGDONG_CITIES = frozenset(OTHER_CITIES[:5])
 
 
 @dataclass(frozen=True)
@@ -220,7 +235,9 @@ class Gazetteer:
         self.places: list[Place] = []
         self._aliases: dict[str, _Alias] = {}
         self._lengths: dict[str, tuple[int, ...]] = {}
-        self._by_name: dict[tuple[str, str], Place] = {}
+        # (kind, name) -> places: one in a district, several for a community name that
+        # recurs in the city (凤凰社区 is in four subdistricts), told apart by parent.
+        self._by_name: dict[tuple[str, str], list[Place]] = {}
         self._fuzzy: dict[str, set[int]] = {}
         self._fuzzy_norm: dict[int, list[str]] = {}
         self._fuzzy_chars: frozenset[str] | None = None
@@ -234,7 +251,7 @@ class Gazetteer:
     def add(self, kind: str, name: str, *, code: str | None = None, parent: str | None = None,
             aliases: Iterable[str] = (), weak_aliases: Iterable[str] = (),
             foreign: bool = False, fuzzy: bool = False) -> Place:
-        """Add a place (or return the existing one of that kind and name).
+        """Add a place (or return the existing one of that kind, name and parent).
 
         The canonical ``name`` and ``aliases`` are strong; ``weak_aliases`` are
         accepted by the parser only in a fitting context. Names with Chinese
@@ -243,12 +260,13 @@ class Gazetteer:
         """
         if kind not in _RANK:
             raise ValueError(f"unknown place kind {kind!r}")
-        key = (kind, name)
-        place = self._by_name.get(key)
+        same = self._by_name.setdefault((kind, name), [])
+        place = next((p for p in same if p.parent == parent or parent is None
+                      or p.parent is None), None)
         if place is None:
             place = Place(kind, name, code, parent, foreign, len(self.places))
             self.places.append(place)
-            self._by_name[key] = place
+            same.append(place)
         for alias, weak in [(name, False), *((a, False) for a in aliases),
                             *((a, True) for a in weak_aliases)]:
             forms = {normalize_name(alias)}
@@ -311,9 +329,18 @@ class Gazetteer:
 
     # -- lookup -------------------------------------------------------------
 
-    def get(self, kind: str, name: str) -> Place | None:
-        """The place of ``kind`` called ``name`` (canonical name), if known."""
-        return self._by_name.get((kind, name))
+    def get(self, kind: str, name: str, parent: str | None = None) -> Place | None:
+        """The place of ``kind`` called ``name`` (canonical name), if known; with
+        ``parent``, the one in that parent (names that recur in the city)."""
+        same = self._by_name.get((kind, name), ())
+        if parent is not None:
+            return next((p for p in same if p.parent == parent), None)
+        return same[0] if same else None
+
+    def named(self, kind: str, name: str) -> tuple[Place, ...]:
+        """Every place of ``kind`` called ``name`` (several for a recurring community
+        name in a city gazetteer)."""
+        return tuple(self._by_name.get((kind, name), ()))
 
     def lookup(self, alias: str) -> tuple[Place, ...]:
         """Places with this (normalised) alias."""
@@ -432,14 +459,19 @@ class Gazetteer:
     def luohu(cls, roads: Iterable[str] = (), pois: Iterable[str] = (),
               subdistricts: Iterable[AdminName] | None = None,
               communities: Iterable[AdminName] | None = None,
-              real: bool = True) -> Gazetteer:
+              real: bool = True, district: str = DISTRICT_CODE) -> Gazetteer:
         """The admin units of Luohu (default: the real NBS 2023 tables), with ``real``
         the real roads and places of :data:`GAZETTEER_CSV` (found exactly, never by a
         typo), plus ``roads`` and ``pois`` (canonical names, typo-searchable: the
-        registry's)."""
+        registry's).
+
+        ``district`` (an NBS district code) makes it the gazetteer of another district of
+        the city: that district is home, the others foreign, and the hand-compiled
+        Luohu names are left out (they are Luohu's).
+        """
         gaz = cls()
-        add_admin(gaz, subdistricts, communities)
-        if real:
+        add_admin(gaz, subdistricts, communities, district=district)
+        if real and district == DISTRICT_CODE:
             for entry in luohu_names():
                 kind = "road" if entry.type == "road" else "poi"
                 gaz.add(kind, entry.name)
@@ -450,6 +482,16 @@ class Gazetteer:
         for poi in pois:
             if poi:
                 gaz.add("poi", poi, fuzzy=True)
+        return gaz
+
+    @classmethod
+    def city(cls, subdistricts: Iterable[AdminName], communities: Iterable[AdminName]
+             ) -> Gazetteer:
+        """Admin names only, every district of Shenzhen at home: the gazetteer that
+        tells which district a text is in (:mod:`address.city`). Subdistricts are
+        given with their district as ``parent``, communities with their subdistrict."""
+        gaz = cls()
+        add_admin(gaz, subdistricts, communities, district=None)
         return gaz
 
 
@@ -511,33 +553,56 @@ def real_admin_names() -> tuple[list[AdminName], list[AdminName]]:
     )
 
 
+def community_name(short_name: str) -> str:
+    """The canonical name of a community (某某社区) from its NBS short name.
+
+    盐田's NBS rows are 居委会 with a bare short name (大梅沙居委会 / 大梅沙): it is
+    大梅沙社区 like every other; a 居委会 inside a 社区 (杨美社区嘉丽园) keeps its name.
+    """
+    base = short_name.removesuffix("居民委员会").removesuffix("居委会").removesuffix("居委")
+    return base if "社区" in base else f"{base}社区"
+
+
 def add_admin(gaz: Gazetteer, subdistricts: Iterable[AdminName] | None = None,
-              communities: Iterable[AdminName] | None = None) -> None:
+              communities: Iterable[AdminName] | None = None,
+              district: str | None = DISTRICT_CODE) -> None:
     """Add the province, the city, the districts of Shenzhen and the subdistricts and
-    communities given (default: the real ones of Luohu)."""
+    communities given (default: the real ones of Luohu).
+
+    ``district`` is the home district (the others are foreign: an address in them is
+    not one of this gazetteer's); None makes every district home (:meth:`Gazetteer.city`).
+    A subdistrict's parent is its ``parent`` when given, else the district of its code.
+    """
     gaz.add("province", PROVINCE, code=PROVINCE_CODE, aliases=["广东"])
     gaz.add("city", CITY, code=CITY_CODE, parent=PROVINCE, aliases=["深圳"])
-    gaz.add("district", DISTRICT, code=DISTRICT_CODE, parent=CITY, weak_aliases=["罗湖"])
-    for name, code in OTHER_DISTRICTS:
+    for code, name in DISTRICTS.items():
         short = name[:-2] if name.endswith("新区") else name[:-1]
-        gaz.add("district", name, code=code, parent=CITY, weak_aliases=[short], foreign=True)
+        gaz.add("district", name, code=code, parent=CITY, weak_aliases=[short],
+                foreign=district is not None and code != district)
     for name in OTHER_CITIES:
         gaz.add("city", name, foreign=True,
+                parent=PROVINCE if name in GUANGDONG_CITIES else None,
                 weak_aliases=[name[:-1]] if name.endswith("市") else [])
     if subdistricts is None or communities is None:
         real_subs, real_coms = real_admin_names()
         subdistricts = real_subs if subdistricts is None else subdistricts
         communities = real_coms if communities is None else communities
+    home = DISTRICTS.get(district or "", DISTRICT)
     for sub in subdistricts:
         short = sub.name.removesuffix("街道办事处").removesuffix("街道")
-        gaz.add("subdistrict", sub.name, code=sub.code, parent=DISTRICT,
+        found = district_of(sub.code)
+        parent = sub.parent or (found[1] if found else home)
+        gaz.add("subdistrict", sub.name, code=sub.code, parent=parent,
                 aliases=[f"{short}街道办事处", f"{short}街道办", f"{short}办事处"],
                 weak_aliases=[short] if short != sub.name else [], fuzzy=True)
     for com in communities:
-        short = com.name.removesuffix("社区")
-        aliases = [f"{com.name}居委会", f"{short}居委会", f"{com.name}工作站",
-                   f"{com.name}党群服务中心"]
+        # Every community is named 某某社区; the bare name is a weak alias.
+        name = community_name(com.name)
+        short = name.removesuffix("社区")
+        aliases = [f"{name}居委会", f"{name}工作站", f"{name}党群服务中心"]
+        if short != name:
+            aliases.append(f"{short}居委会")
         if com.long_name:
             aliases.append(com.long_name)
-        gaz.add("community", com.name, code=com.code, parent=com.parent, aliases=aliases,
-                weak_aliases=[short] if short != com.name else [], fuzzy=True)
+        gaz.add("community", name, code=com.code, parent=com.parent, aliases=aliases,
+                weak_aliases=[short] if short != name else [], fuzzy=True)

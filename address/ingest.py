@@ -21,7 +21,7 @@ import shapely
 from gis.model import schema
 
 if TYPE_CHECKING:
-    from address.service import AddressService
+    from address.service import AddressAnswers
 
 #: Levels precise enough to place an entity.
 POINT_LEVELS = ("room", "house", "building", "house_number", "poi", "road")
@@ -29,7 +29,7 @@ POINT_LEVELS = ("room", "house", "building", "house_number", "poi", "road")
 RESOLVED, UNRESOLVED = "resolved", "unresolved"
 
 
-def resolve_frame(kind: str, frame: pd.DataFrame, service: AddressService, *,
+def resolve_frame(kind: str, frame: pd.DataFrame, service: AddressAnswers, *,
                   min_score: float = 0.5) -> gpd.GeoDataFrame:
     """A copy of ``frame`` with geometry, ``address_id`` and ``geocode_status`` filled
     for the rows that had no geometry but an address text (see the module docstring).

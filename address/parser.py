@@ -53,6 +53,9 @@ COMPONENTS = ("province", "city", "district", "subdistrict", "community", "road"
               "house_number", "poi", "building", "unit", "floor", "room")
 
 _ADMIN = ("province", "city", "district", "subdistrict", "community")
+#: Token kinds after a name that are no name of their own: the end of the text, a
+#: number, a building, unit, floor or room.
+_NOT_A_NAME = frozenset({"", "hn", "bld", "unit", "floor", "room"})
 
 _POI_SUFFIX_SET = frozenset(POI_SUFFIXES)
 
@@ -415,6 +418,15 @@ class AddressParser:
             if kind == "place" and tok.hit is not None:
                 place = self._choose(tok.hit, places)
                 slot = place.kind
+                if (tok.hit.weak and not tok.hit.distance and comp["poi"] is None
+                        and all(p.kind == "community" for p in tok.hit.places)
+                        and self._next_kind(toks, idx, n_tok) in _NOT_A_NAME):
+                    # A community's bare short name with no other name after it is the
+                    # estate or place the community is named after (万科城5栋1单元,
+                    # 四季花城, 梅林一村25栋): the text names the place, not the unit.
+                    comp["poi"] = tok.text
+                    prev = "poi"
+                    continue
                 if tok.hit.distance:
                     corrected[slot] = tok.text
                 if len(tok.hit.places) > 1 and tok.hit.distance and slot in ("poi", "road"):
@@ -525,6 +537,15 @@ class AddressParser:
         for p in cands:
             if p.kind == "community" and sub is not None and p.parent == sub.name:
                 return p
+        dist = places.get("district")
+        coms = [p for p in cands if p.kind == "community"]
+        if dist is not None and sub is None and len(coms) > 1:
+            # a community name that recurs in the city, after its district (宝安区凤凰社区)
+            inside = [p for p in coms if (
+                s := self.gazetteer.get("subdistrict", p.parent or "")) is not None
+                and s.parent == dist.name]
+            if len(inside) == 1:
+                return inside[0]
         home = [p for p in cands if not p.foreign] or cands
         if any(p.kind == "subdistrict" for p in home) and sub is not None:
             coms = [p for p in home if p.kind == "community"]
@@ -657,34 +678,52 @@ class AddressParser:
         sub = places.get("subdistrict")
         if com is not None and com.parent:
             if sub is None:
-                parent = self.gazetteer.get("subdistrict", com.parent)
+                parent = self._community_parent(com, places.get("district"))
                 if parent is not None:
                     comp["subdistrict"] = parent.name
                     places["subdistrict"] = parent
                     sub = parent
                     inferred.append("subdistrict")
             elif sub.name != com.parent:
-                conflicts.append("community")
+                # the same name in the typed subdistrict (a name that recurs in the city)
+                alt = self.gazetteer.get("community", com.name, parent=sub.name)
+                if alt is not None:
+                    places["community"] = alt
+                else:
+                    conflicts.append("community")
         dist = places.get("district")
         if sub is not None and not sub.foreign:
             if dist is None:
-                d = self.gazetteer.get("district", DISTRICT)
+                d = self.gazetteer.get("district", sub.parent or DISTRICT)
                 if d is not None:
                     comp["district"] = d.name
                     places["district"] = d
                     dist = d
                     inferred.append("district")
-            elif dist.foreign:
+            elif dist.foreign or (sub.parent is not None and dist.name != sub.parent):
                 conflicts.append("district")
         if dist is not None and comp["city"] is None and dist.parent == CITY:
             comp["city"] = CITY
             inferred.append("city")
         city = places.get("city")
-        if comp["city"] == CITY and comp["province"] is None and (city is None
-                                                                   or not city.foreign):
+        if comp["province"] is None and (
+                (comp["city"] == CITY and (city is None or not city.foreign))
+                or (city is not None and city.parent == PROVINCE)):  # 东莞市 is in 广东 too
             comp["province"] = PROVINCE
             inferred.append("province")
         return tuple(inferred)
+
+    def _community_parent(self, com: Place, dist: Place | None) -> Place | None:
+        """The subdistrict a community implies: its parent, unless the name recurs in
+        the city (凤凰社区 is in four subdistricts) and the typed district does not tell
+        which one is meant; then none (a guess would put the address in the wrong
+        place)."""
+        same = self.gazetteer.named("community", com.name) or (com,)
+        subs = [s for s in (self.gazetteer.get("subdistrict", c.parent or "") for c in same)
+                if s is not None]
+        if len(subs) > 1 and dist is not None:
+            subs = [s for s in subs if s.parent == dist.name]
+        return subs[0] if len(subs) == 1 else None
 
 
 def _generic_name_follows(text: str, j: int, strong_starts: set[int]) -> bool:

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 from numpy.dtypes import StringDType
 
-from address.gazetteer import CITY, DISTRICT, DISTRICT_CODE, PROVINCE
+from address.gazetteer import CITY, DISTRICT, DISTRICT_CODE, PROVINCE, community_name, district_of
 from address.parser import building_suffix
 from gis.h3cells import lnglat_to_cells
 
@@ -41,7 +41,11 @@ LEVELS = ("room", "house", "building", "house_number", "poi", "road", "community
 ENTRY_LEVELS = ("room", "building", "house_number", "poi", "road", "community",
                 "subdistrict", "district")
 
-_PREFIX = PROVINCE + CITY + DISTRICT
+
+
+def district_prefix(name: str = DISTRICT) -> str:
+    """The start of every standard address of a district (广东省深圳市罗湖区)."""
+    return PROVINCE + CITY + name
 _UNIT_SHIFT = 24
 _BLD_SHIFT = 40
 _ROOM_MASK = (1 << _UNIT_SHIFT) - 1
@@ -353,6 +357,19 @@ def build_registry(
     Frames need the schema columns of their kind and a WGS84 ``geometry``.
     """
     # -- admin units --------------------------------------------------------
+    # One registry is one district's (a city store has one per district, address.city):
+    # the district is that of the subdistricts' NBS codes, Luohu when they have none.
+    found = {district_of(str(c)) for c in subdistricts["code"]} if len(subdistricts) else set()
+    found.discard(None)
+    if len(found) > 1:
+        raise ValueError("one address registry per district: the subdistricts given are "
+                         f"in {sorted(f[1] for f in found if f)}")
+    district_code, district_name = (found.pop() if found else None) or (DISTRICT_CODE,
+                                                                        DISTRICT)
+    prefix = district_prefix(district_name)
+    # Ids of roads, plates and places hash their names; outside Luohu (whose ids stay as
+    # they were) the district joins the hash, since names recur between districts.
+    scope = () if district_code == DISTRICT_CODE else (district_code,)
     sub_name: dict[str, str] = {}
     admin: dict[str, list[AdminUnit]] = {"subdistrict": [], "community": [], "grid": []}
     sub_entries: dict[str, Entry] = {}
@@ -364,7 +381,7 @@ def build_registry(
         sub_name[code] = name
         admin["subdistrict"].append(AdminUnit("subdistrict", code, name, row.geometry, code,
                                               None, getattr(row, "short_name", None)))
-        sub_entries[code] = Entry(f"S{code}", _PREFIX + name, "subdistrict", float(sx[i]),
+        sub_entries[code] = Entry(f"S{code}", prefix + name, "subdistrict", float(sx[i]),
                                   float(sy[i]), code)
     com_name: dict[str, str] = {}
     cx, cy = _points(communities.geometry.values) if len(communities) else (
@@ -372,13 +389,12 @@ def build_registry(
     for i, row in enumerate(communities.itertuples(index=False)):
         code = str(row.code)
         short = getattr(row, "short_name", None)
-        name = str(short) if isinstance(short, str) and short else str(row.name)
-        if name.endswith("居民委员会"):
-            name = name[: -len("居民委员会")]
+        name = community_name(str(short) if isinstance(short, str) and short
+                              else str(row.name))
         com_name[code] = name
         sc = str(row.subdistrict_code) if isinstance(row.subdistrict_code, str) else code[:9]
         admin["community"].append(AdminUnit("community", code, name, row.geometry, sc, code))
-        com_entries[code] = Entry(f"C{code}", _PREFIX + sub_name.get(sc, "") + name,
+        com_entries[code] = Entry(f"C{code}", prefix + sub_name.get(sc, "") + name,
                                   "community", float(cx[i]), float(cy[i]), sc, code)
     for row in grids.itertuples(index=False):
         admin["grid"].append(AdminUnit(
@@ -392,7 +408,7 @@ def build_registry(
         dlon, dlat = float(dpt.x), float(dpt.y)
     else:
         dlon, dlat = 114.131, 22.548
-    district = Entry(f"D{DISTRICT_CODE}", _PREFIX, "district", dlon, dlat)
+    district = Entry(f"D{district_code}", prefix, "district", dlon, dlat)
     # H3 blocks of the admin entries' points, in one call.
     admin_entries = [district, *sub_entries.values(), *com_entries.values()]
     cells = lnglat_to_cells([e.lon for e in admin_entries], [e.lat for e in admin_entries], 9)
@@ -415,7 +431,8 @@ def build_registry(
     b_sub = _text(buildings["subdistrict_code"])
     b_com = _text(buildings["community_code"])
     b_block = pd.to_numeric(buildings.get("block", pd.Series([None] * nb)),
-                            errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                            errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan,
+                                                      copy=True)  # written below
     missing_block = ~np.isfinite(b_block)
     if missing_block.any():
         b_block[missing_block] = lnglat_to_cells(b_lon[missing_block], b_lat[missing_block], 9)
@@ -427,7 +444,7 @@ def build_registry(
         addr = b_addr[i]
         sub, com = b_sub[i], b_com[i]
         if addr is None:
-            addr = (_PREFIX + sub_name.get(sub or "", "") + com_name.get(com or "", "")
+            addr = (prefix + sub_name.get(sub or "", "") + com_name.get(com or "", "")
                     + (b_road[i] or "") + (f"{b_hn[i]}号" if b_hn[i] else "")
                     + (b_estate[i] or "") + (bno + building_suffix(bno) if bno else ""))
         aid = b_aid[i] or stable_id("B", addr)
@@ -481,8 +498,8 @@ def build_registry(
         for g, key in enumerate(keys):
             sub, com = first["sub"].get(g), first["com"].get(g)
             extra = areas.get(g)
-            out[key] = _group_entry(key, sub, com, lons[g], lats[g], blk[g], cur[g],
-                                    frozenset(extra | {c for c in (sub, com) if c})
+            out[key] = _group_entry(prefix, scope, key, sub, com, lons[g], lats[g], blk[g],
+                                    cur[g], frozenset(extra | {c for c in (sub, com) if c})
                                     if extra else frozenset(), sub_name, com_name)
         return out
 
@@ -520,15 +537,15 @@ def build_registry(
             lon, lat = float(mid.x), float(mid.y)
             areas = frozenset(c for j in idx for c in (r_sub[j], r_com[j]) if c is not None)
             road_entries[name] = Entry(
-                stable_id("R", name), _PREFIX + name, "road", lon, lat,
+                stable_id("R", *scope, name), prefix + name, "road", lon, lat,
                 r_sub[near], r_com[near], int(lnglat_to_cells([lon], [lat], 9)[0]),
                 road=name, areas=areas)
             road_geoms[name] = merged
     missing = [r for r in road_groups if r not in road_entries]
     for road, e in summarise(missing, {r: road_groups[r] for r in missing}).items():
         # a road known only from addresses
-        road_entries[road] = replace(e, address_id=stable_id("R", road),
-                                     address=_PREFIX + road, level="road", poi=None,
+        road_entries[road] = replace(e, address_id=stable_id("R", *scope, road),
+                                     address=prefix + road, level="road", poi=None,
                                      house_number=None, road=road)
 
     reg = AddressRegistry(district, sub_entries, com_entries, road_entries, plates, pois,
@@ -538,15 +555,16 @@ def build_registry(
     return reg
 
 
-def _group_entry(key: Any, sub: str | None, com: str | None, lon: float, lat: float,
-                 block: int, current: bool, areas: frozenset[str], sub_name: dict[str, str],
+def _group_entry(prefix: str, scope: tuple[str, ...], key: Any, sub: str | None,
+                 com: str | None, lon: float, lat: float, block: int, current: bool,
+                 areas: frozenset[str], sub_name: dict[str, str],
                  com_name: dict[str, str]) -> Entry:
-    admin = _PREFIX + sub_name.get(sub or "", "") + com_name.get(com or "", "")
+    admin = prefix + sub_name.get(sub or "", "") + com_name.get(com or "", "")
     if isinstance(key, tuple):
         road, hn = key
-        return Entry(stable_id("N", road, hn), f"{admin}{road}{hn}号", "house_number", lon,
-                     lat, sub, com, block, road, hn, current=current, areas=areas)
-    return Entry(stable_id("P", key), admin + key, "poi", lon, lat, sub, com, block,
+        return Entry(stable_id("N", *scope, road, hn), f"{admin}{road}{hn}号", "house_number",
+                     lon, lat, sub, com, block, road, hn, current=current, areas=areas)
+    return Entry(stable_id("P", *scope, key), admin + key, "poi", lon, lat, sub, com, block,
                  poi=key, current=current, areas=areas)
 
 
@@ -615,6 +633,33 @@ def _add_houses(reg: AddressRegistry, houses: pd.DataFrame | Iterable[pd.DataFra
     strings: dict[str, str] = {}
     parts = [_house_page(page, reg.by_building_id, b_addr, strings) for page in pages
              if len(page)]
+    finish_houses(reg, parts)
+
+
+class HouseParts:
+    """Houses added to a registry page by page (a city store's pages hold every district's
+    houses: :mod:`address.city` hands each registry its own rows), then indexed once."""
+
+    def __init__(self, reg: AddressRegistry) -> None:
+        self.reg = reg
+        self._b_addr = [e.address for e in reg.buildings]
+        self._strings: dict[str, str] = {}
+        self.parts: list[dict[str, npt.NDArray[Any]]] = []
+
+    def add(self, page: pd.DataFrame) -> None:
+        """Compact one page of this registry's houses (columns as for :func:`build_registry`)."""
+        if len(page):
+            self.parts.append(_house_page(page, self.reg.by_building_id, self._b_addr,
+                                          self._strings))
+
+    def finish(self) -> None:
+        """Index the houses added (sorted by building, unit and room)."""
+        finish_houses(self.reg, self.parts)
+        self.parts = []
+
+
+def finish_houses(reg: AddressRegistry, parts: list[dict[str, npt.NDArray[Any]]]) -> None:
+    """Index compacted house pages into ``reg`` (nothing when there are none)."""
     if not parts:
         return
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import shapely
 
 from address.errors import AddressInputError
+from address.gazetteer import DISTRICT, DISTRICTS
 from address.geocoder import Candidate
 from address.registry import AddressRegistry, AdminUnit
 from gis.crs import COORDSYS, to_metric, to_wgs84
@@ -103,7 +104,8 @@ class ReverseGeocoder:
             ctx[level] = None if unit is None else {"code": unit.code, "name": unit.name}
             inside_any = inside_any or unit is not None
         reg = self.registry
-        ctx["district"] = ({"code": reg.district.address_id[1:], "name": "罗湖区"}
+        code = reg.district.address_id[1:]
+        ctx["district"] = ({"code": code, "name": DISTRICTS.get(code, DISTRICT)}
                            if inside_any else None)
         cell = int(lnglat_to_cells([lon], [lat], BLOCK_RES)[0])
         ctx["block"] = cell_to_str(cell) if cell else None

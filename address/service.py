@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import gc
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -52,7 +53,61 @@ _HOUSE_SAMPLE = 2000
 MAX_LIMIT = 50
 
 
-class AddressService:
+class AddressAnswers(ABC):
+    """What every address service answers (one district's :class:`AddressService`, a
+    city's :class:`address.city.CityAddressService`): the batch forms over
+    :meth:`geocode`."""
+
+    @abstractmethod
+    def parse(self, text: str) -> ParsedAddress:
+        """Components of ``text``."""
+
+    @abstractmethod
+    def geocode(self, text: str, limit: int = 5) -> list[Candidate]:
+        """Ranked standard addresses for ``text``."""
+
+    @abstractmethod
+    def reverse(self, lon: float, lat: float, radius: float = 100.0, limit: int = 5,
+                coordsys: str = "wgs84") -> ReverseResult:
+        """Nearest standard addresses and the containing units."""
+
+    @abstractmethod
+    def context(self, lon: float, lat: float) -> dict[str, Any]:
+        """The district, subdistrict, community, grid and H3 block containing a point."""
+
+    @abstractmethod
+    def registry_frame(self, levels: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """The standard address registry as points."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Entry counts per level and build time."""
+
+    def best(self, text: str) -> Candidate | None:
+        """The top candidate, or None (also for invalid text)."""
+        try:
+            found = self.geocode(text, 1)
+        except AddressError:  # unusable text in a batch is "unresolved", not an error
+            return None
+        return found[0] if found else None
+
+    def geocode_many(self, texts: Iterable[Any]) -> list[Candidate | None]:
+        """The best candidate of each text, in input order (None when unresolved or
+        when an item is not usable text)."""
+        return [self.best(t) if isinstance(t, str) else None for t in texts]
+
+
+def address_service(store: Store) -> AddressAnswers:
+    """The address service of a store: one district's, or a city's when the store holds
+    several districts (one registry per district and a router, :mod:`address.city`)."""
+    from address.city import CityAddressService, store_districts
+
+    if len(store_districts(store)) > 1:
+        return CityAddressService.from_store(store)
+    return AddressService.from_store(store)
+
+
+class AddressService(AddressAnswers):
     """Parser, geocoder and reverse geocoder over one registry (see the module docstring)."""
 
     def __init__(self, registry: AddressRegistry, gazetteer: Gazetteer,
@@ -72,18 +127,10 @@ class AddressService:
     def from_store(cls, store: Store) -> AddressService:
         """Read the address-bearing kinds once and build every index."""
         t0 = time.perf_counter()
-        frames = {kind: store.query(kind, columns=cols) for kind, cols in _COLUMNS.items()
-                  if kind != "house"}
-        # Reading half a million house addresses costs more than the rest of the
-        # build; they are composed from unit, room and use instead, after checking
-        # on a sample that the store writes them that way.
-        cols = _COLUMNS["house"]
-        if not _house_addresses_composed(store, frames["building"]):
-            cols = [*cols, "address"]
-        frames["house"] = _pages(store, "house", cols)
+        frames = read_frames(store)
         service = cls.from_frames(**frames, t0=t0)
         del frames
-        _release_memory()
+        release_memory()
         return service
 
     @classmethod
@@ -95,6 +142,15 @@ class AddressService:
         ``house`` may be an iterable of pages."""
         t0 = time.perf_counter() if t0 is None else t0
         registry = build_registry(subdistrict, community, grid, road, building, house)
+        return cls.from_registry(registry, community, t0)
+
+    @classmethod
+    def from_registry(cls, registry: AddressRegistry, community: pd.DataFrame,
+                      t0: float | None = None) -> AddressService:
+        """The service of a built registry: its district's gazetteer (admin names, the
+        registry's roads and estates) around it. ``community`` gives the communities'
+        official long names."""
+        t0 = time.perf_counter() if t0 is None else t0
         subs = [AdminName(u.code, u.name) for u in registry.admin["subdistrict"]]
         sub_names = {u.code: u.name for u in registry.admin["subdistrict"]}
         long_names = {}
@@ -106,7 +162,8 @@ class AddressService:
                 registry.admin["community"]]
         gazetteer = Gazetteer.luohu(
             roads=sorted(registry.roads), pois=sorted(registry.by_estate),
-            subdistricts=subs or None, communities=coms or None)
+            subdistricts=subs or None, communities=coms or None,
+            district=registry.district.address_id[1:])
         return cls(registry, gazetteer, time.perf_counter() - t0)
 
     # -- answers ------------------------------------------------------------
@@ -121,30 +178,22 @@ class AddressService:
     def geocode(self, text: str, limit: int = 5) -> list[Candidate]:
         """Ranked standard addresses for ``text`` (empty list when nothing plausible)."""
         text = check_text(text)
-        limit = _check_limit(limit)
+        limit = check_limit(limit)
         return list(self._cached(text, limit))
 
     def _geocode_tuple(self, text: str, limit: int) -> tuple[Candidate, ...]:
         return tuple(self.geocoder.geocode(text, limit))
-
-    def best(self, text: str) -> Candidate | None:
-        """The top candidate, or None (also for invalid text)."""
-        try:
-            found = self.geocode(text, 1)
-        except AddressError:  # unusable text in a batch is "unresolved", not an error
-            return None
-        return found[0] if found else None
-
-    def geocode_many(self, texts: Iterable[Any]) -> list[Candidate | None]:
-        """The best candidate of each text, in input order (None when unresolved or
-        when an item is not usable text)."""
-        return [self.best(t) if isinstance(t, str) else None for t in texts]
 
     def reverse(self, lon: float, lat: float, radius: float = 100.0, limit: int = 5,
                 coordsys: str = "wgs84") -> ReverseResult:
         """Nearest standard addresses within ``radius`` metres, and the containing
         subdistrict, community, grid and H3 block. ``coordsys``: wgs84, gcj02 or bd09."""
         return self.reverse_geocoder.reverse(lon, lat, radius, limit, coordsys)
+
+    def context(self, lon: float, lat: float) -> dict[str, Any]:
+        """The district, subdistrict, community, grid and H3 block containing the point
+        (WGS84)."""
+        return self.reverse_geocoder.context(lon, lat)
 
     def registry_frame(self, levels: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         """The standard address registry as points (public layer ``addresses``):
@@ -157,7 +206,22 @@ class AddressService:
                 "build_seconds": round(self.build_seconds, 3)}
 
 
-def _release_memory() -> None:
+def read_frames(store: Store) -> dict[str, Any]:
+    """The address-bearing kinds of a store, as :meth:`AddressService.from_frames` takes
+    them (houses as an iterator of pages)."""
+    frames: dict[str, Any] = {kind: store.query(kind, columns=cols)
+                              for kind, cols in _COLUMNS.items() if kind != "house"}
+    # Reading half a million house addresses costs more than the rest of the
+    # build; they are composed from unit, room and use instead, after checking
+    # on a sample that the store writes them that way.
+    cols = _COLUMNS["house"]
+    if not _house_addresses_composed(store, frames["building"]):
+        cols = [*cols, "address"]
+    frames["house"] = _pages(store, "house", cols)
+    return frames
+
+
+def release_memory() -> None:
     """Hand the heap freed by the build's transient frames back to the system.
 
     Reading half a million rows leaves freed but fragmented heap behind; glibc's
@@ -202,7 +266,8 @@ def _long(long_name: Any, name: str) -> str | None:
     return long_name if isinstance(long_name, str) and long_name != name else None
 
 
-def _check_limit(limit: Any) -> int:
+def check_limit(limit: Any) -> int:
+    """``limit`` as an int in 1..:data:`MAX_LIMIT` (:class:`AddressInputError` otherwise)."""
     try:
         value = int(limit)
     except (TypeError, ValueError):

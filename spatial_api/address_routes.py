@@ -23,7 +23,7 @@ from address.errors import MAX_TEXT_CHARS, AddressError, AddressInputError, chec
 from address.reverse import MAX_LIMIT as MAX_REVERSE
 from address.reverse import MAX_RADIUS_M
 from address.service import MAX_LIMIT as MAX_CANDIDATES
-from address.service import AddressService
+from address.service import AddressAnswers
 from gis.crs import COORDSYS
 from spatial_api.oas import ADDRESS, LAT, LON, TEXT_PATTERN, errors, query
 
@@ -38,8 +38,8 @@ def _error(description: str, status: int = 400,
     return JSONResponse({"code": code, "description": description}, status_code=status)
 
 
-def _service(request: Request) -> AddressService:
-    svc: AddressService | None = getattr(request.app.state, "address", None)
+def _service(request: Request) -> AddressAnswers:
+    svc: AddressAnswers | None = getattr(request.app.state, "address", None)
     if svc is None:
         raise _Unavailable()
     return svc
@@ -221,7 +221,7 @@ def address_router() -> APIRouter:
     return router
 
 
-def _batch_json(svc: AddressService, items: Any) -> JSONResponse:
+def _batch_json(svc: AddressAnswers, items: Any) -> JSONResponse:
     if not isinstance(items, list):
         raise AddressInputError("the body must be a JSON array of strings")
     if not items:
@@ -244,7 +244,7 @@ def _batch_json(svc: AddressService, items: Any) -> JSONResponse:
     return _feature_collection(features, resolved=resolved, unresolved=len(texts) - resolved)
 
 
-def _batch_csv(svc: AddressService, data: bytes, column: str | None) -> Response:
+def _batch_csv(svc: AddressAnswers, data: bytes, column: str | None) -> Response:
     frame = read_csv_text(data)
     if len(frame) == 0:
         raise AddressInputError("the CSV has no rows")

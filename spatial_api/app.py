@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
-from address import AddressService
+from address.service import address_service
 from gis.analysis.coverage import warm as warm_coverage
 from gis.cases import service as cases_service
 from gis.network import network_service
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observe_store(app, app.state.store)  # store query times on /metrics
         if app.state.ogc.audit.use_store:  # the audit trail lives in the store (issue 16)
             app.state.ogc.audit.attach(app.state.store)
-        app.state.address = AddressService.from_store(app.state.store)
+        app.state.address = address_service(app.state.store)
         app.state.network = network_service(app.state.store)
         app.state.network.build()  # the road graphs, rebuilt on road writes
         warm = threading.Thread(target=warm_coverage, args=(app.state.store,), daemon=True)

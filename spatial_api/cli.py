@@ -166,10 +166,10 @@ def _geocode_missing(kind: str, frame: Any, store: Any) -> Any:
     missing = shapely.is_missing(frame.geometry.values) & frame[text_col].notna().to_numpy()
     if not missing.any():
         return frame
-    from address import AddressService
     from address.ingest import resolve_frame
+    from address.service import address_service
 
-    return resolve_frame(kind, frame, AddressService.from_store(store))
+    return resolve_frame(kind, frame, address_service(store))
 
 
 @cli.command()

@@ -28,14 +28,14 @@ def _data_dir(fn: F) -> F:
 
 
 def _service(data_dir: Path | None) -> Any:
-    from address.service import AddressService
+    from address.service import address_service
     from gis.settings import CoreSettings
     from gis.store import open_store
 
     settings = CoreSettings(data_dir=data_dir) if data_dir is not None else CoreSettings()
     store = open_store(settings)
     try:
-        return AddressService.from_store(store)
+        return address_service(store)
     finally:
         store.close()
 

@@ -200,6 +200,23 @@ def test_postgis_load_serves_both_districts(city_root: Path, loaded_city: str,
                                        "datetime": "1900-01-01/.."})
                 assert r.status_code == 200, r.text
                 assert r.json()["numberMatched"] == n, (kind, code)
+        # addresses per district: each district's buildings geocode back to themselves
+        # with their own district in the standard address (address.city)
+        from address.city import CityAddressService
+
+        assert isinstance(app.state.address, CityAddressService)
+        buildings = pd.concat([read_partition(p) for p in list_partitions(city_root,
+                                                                          "building")])
+        for code, name in (("440303", "罗湖区"), ("440308", "盐田区")):
+            row = buildings[buildings["subdistrict_code"].str[:6] == code].iloc[0]
+            r = client.get("/address/geocode", params={"q": row["address"], "limit": 1})
+            assert r.status_code == 200, r.text
+            top = r.json()["features"][0]["properties"]
+            assert top["address_id"] == row["address_id"]
+            assert top["address"].startswith(f"广东省深圳市{name}")
+            pt = shapely.point_on_surface(row["geometry"])
+            r = client.get("/address/reverse", params={"lon": pt.x, "lat": pt.y})
+            assert r.json()["context"]["district"]["name"] == name
     store = PostGISStore(loaded_city)
     try:
         idx = store._fetch("SELECT count(*) FROM pg_indexes WHERE tablename = 'persons'")

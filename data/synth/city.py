@@ -43,6 +43,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
+from address.gazetteer import community_name
+
 REAL_DIR = Path(__file__).resolve().parent.parent / "real"
 LUOHU = "440303"
 LUOHU_POPULATION = 1_143_801
@@ -156,6 +158,9 @@ def _district_real(district: District, seed: int) -> Any:
     subs["short_name"] = subs["short_name"].fillna(subs["subdistrict_name"])
     subs["pinyin"] = subs["pinyin"].fillna("")
     coms = coms.sort_values("community_code").reset_index(drop=True)
+    # Standard addresses name every community 某某社区 (盐田's rows are 居委会 with a
+    # bare short name); Luohu's table is already so and its build does not pass here.
+    coms["community_short_name"] = coms["community_short_name"].map(community_name)
     om = g._to_metric(outline)
     rng = np.random.default_rng([seed, 7001])
     # Subdistrict anchors: spread seeds over the outline (no surveyed centres outside Luohu).

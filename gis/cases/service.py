@@ -40,14 +40,14 @@ def start(store: SqlStore, data_dir: str | Path, locate: Locate | None = None,
 
 
 def address_locator(service: Any) -> Locate:
-    """``locate`` over an :class:`address.AddressService`: its top hit and the grid
-    containing it."""
+    """``locate`` over an address service (:class:`address.service.AddressAnswers`): its
+    top hit and the grid containing it."""
 
     def locate(text: str) -> dict[str, Any] | None:
         best = service.best(text)
         if best is None:
             return None
-        ctx = service.reverse_geocoder.context(best.lon, best.lat)
+        ctx = service.context(best.lon, best.lat)
         grid = ctx.get("grid") or {}
         return {"address_id": best.address_id, "address": best.address, "level": best.level,
                 "lon": round(best.lon, 7), "lat": round(best.lat, 7), "score": best.score,
