@@ -120,3 +120,46 @@ def test_no_broker_is_reported(demo_dir: Path, tmp_path: Path,
         h = httpx.get(f"{base}/health").json()
         assert h["status"] == "ok" and h["mqtt"]["broker"] is None
         assert "no MQTT broker" in h["mqtt"]["note"]
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed")
+def test_broker_dies_with_a_killed_server(tmp_path: Path) -> None:
+    """A server killed with SIGKILL runs no clean-up; its embedded broker must not go on
+    listening (the crash tests left two orphaned brokers per run)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = ("import sys, time\n"
+              "from gis.perception.mqtt import EmbeddedMosquitto\n"
+              "b = EmbeddedMosquitto()\n"
+              "print(b.proc.pid, b.port, flush=True)\n"
+              "time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             cwd=Path(__file__).resolve().parent.parent, text=True)
+    try:
+        assert child.stdout is not None
+        broker_pid, port = (int(x) for x in child.stdout.readline().split())
+        assert _alive(broker_pid)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        deadline = time.monotonic() + 10
+        while _alive(broker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(broker_pid), "the broker outlived the killed server"
+        import socket
+
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            pass  # nothing listens on its port any more
+    finally:
+        child.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a reaper counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
