@@ -53,9 +53,10 @@ COMPONENTS = ("province", "city", "district", "subdistrict", "community", "road"
               "house_number", "poi", "building", "unit", "floor", "room")
 
 _ADMIN = ("province", "city", "district", "subdistrict", "community")
-#: Token kinds after a name that are no name of their own: the end of the text, a
-#: number, a building, unit, floor or room.
-_NOT_A_NAME = frozenset({"", "hn", "bld", "unit", "floor", "room"})
+#: Token kinds after a community's bare short name that make it the estate it is named
+#: after: a building, unit, floor or room (a community has none). At the end of the text
+#: it stays the community (罗湖区人民桥: the Luohu set's label).
+_NOT_A_NAME = frozenset({"bld", "unit", "floor", "room"})
 
 _POI_SUFFIX_SET = frozenset(POI_SUFFIXES)
 
@@ -421,9 +422,9 @@ class AddressParser:
                 if (tok.hit.weak and not tok.hit.distance and comp["poi"] is None
                         and all(p.kind == "community" for p in tok.hit.places)
                         and self._next_kind(toks, idx, n_tok) in _NOT_A_NAME):
-                    # A community's bare short name with no other name after it is the
-                    # estate or place the community is named after (万科城5栋1单元,
-                    # 四季花城, 梅林一村25栋): the text names the place, not the unit.
+                    # A community's bare short name followed by a building or room is the
+                    # estate the community is named after (万科城5栋1单元, 梅林一村25栋):
+                    # the text names the place, not the unit.
                     comp["poi"] = tok.text
                     prev = "poi"
                     continue
