@@ -58,7 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal settings
+        assert settings is not None  # set above; mypy loses it across the closure
         app.state.store = open_store(settings)
+        from address.city import store_districts
+
+        # ``auto`` warm-ups: a city store starts with the small ones (docs/scale.md)
+        settings = settings.for_store(len(store_districts(app.state.store)))
+        app.state.settings = settings
         from spatial_api.metrics import observe_store
 
         observe_store(app, app.state.store)  # store query times on /metrics

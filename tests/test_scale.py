@@ -205,6 +205,8 @@ def test_postgis_load_serves_both_districts(city_root: Path, loaded_city: str,
         from address.city import CityAddressService
 
         assert isinstance(app.state.address, CityAddressService)
+        # a store of several districts starts with the small warm-ups only (auto)
+        assert app.state.settings.warmups == "coverage,tiles"
         buildings = pd.concat([read_partition(p) for p in list_partitions(city_root,
                                                                           "building")])
         for code, name in (("440303", "罗湖区"), ("440308", "盐田区")):

@@ -15,7 +15,12 @@ from tests.conftest import copy_demo
 
 
 def test_the_setting_names_warmups() -> None:
-    assert all(Settings().warm(w) for w in WARMUPS)  # default: all
+    assert all(Settings().warm(w) for w in WARMUPS)  # default (auto), one district: all
+    # auto on a store of several districts: only the small working sets
+    assert [w for w in WARMUPS if Settings().warm(w, districts=9)] == ["coverage", "tiles"]
+    assert Settings().for_store(9).warmups == "coverage,tiles"
+    assert Settings().for_store(1).warmups == ",".join(WARMUPS)
+    assert all(Settings(warmups="all").warm(w, districts=9) for w in WARMUPS)
     assert not any(Settings(warmups="none").warm(w) for w in WARMUPS)
     s = Settings(warmups="tiles, indicators")
     assert [w for w in WARMUPS if s.warm(w)] == ["indicators", "tiles"]
