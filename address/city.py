@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -44,7 +43,6 @@ from address.reverse import ReverseResult
 from address.service import (
     AddressAnswers,
     AddressService,
-    check_limit,
     read_frames,
     release_memory,
 )
@@ -81,7 +79,6 @@ class CityAddressService(AddressAnswers):
         self.router_gazetteer = router
         self.router = AddressParser(router)
         self.build_seconds = build_seconds
-        self._cached = lru_cache(maxsize=65536)(self._geocode_tuple)
         router.warm()
 
     # -- construction -------------------------------------------------------
@@ -186,13 +183,8 @@ class CityAddressService(AddressAnswers):
             return self.districts[codes[0]].parse(text)
         return self.router.parse(text)
 
-    def geocode(self, text: str, limit: int = 5) -> list[Candidate]:
-        """Ranked standard addresses for ``text`` from the districts it is routed to."""
-        text = check_text(text)
-        limit = check_limit(limit)
-        return list(self._cached(text, limit))
-
     def _geocode_tuple(self, text: str, limit: int) -> tuple[Candidate, ...]:
+        """Candidates of the districts ``text`` is routed to, merged by score."""
         found: list[Candidate] = []
         for code in self.route(text):
             found.extend(self.districts[code].geocode(text, limit))

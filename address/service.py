@@ -19,7 +19,7 @@ import ctypes
 import gc
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -58,13 +58,29 @@ class AddressAnswers(ABC):
     city's :class:`address.city.CityAddressService`): the batch forms over
     :meth:`geocode`."""
 
+    _cache: Callable[[str, int], tuple[Candidate, ...]] | None = None
+
     @abstractmethod
     def parse(self, text: str) -> ParsedAddress:
         """Components of ``text``."""
 
-    @abstractmethod
     def geocode(self, text: str, limit: int = 5) -> list[Candidate]:
-        """Ranked standard addresses for ``text``."""
+        """Ranked standard addresses for ``text`` (empty list when nothing plausible),
+        remembered per (text, limit) for the service's life (the registry does not
+        change under it)."""
+        text = check_text(text)
+        limit = check_limit(limit)
+        if self._cache is None:
+            self._cache = lru_cache(maxsize=65536)(self._geocode_tuple)
+        return list(self._cache(text, limit))
+
+    def clear_cache(self) -> None:
+        """Forget the remembered answers (for measuring uncached speed)."""
+        self._cache = None
+
+    @abstractmethod
+    def _geocode_tuple(self, text: str, limit: int) -> tuple[Candidate, ...]:
+        """The answer of :meth:`geocode` for checked input."""
 
     @abstractmethod
     def reverse(self, lon: float, lat: float, radius: float = 100.0, limit: int = 5,
@@ -118,7 +134,6 @@ class AddressService(AddressAnswers):
         self.geocoder = Geocoder(registry, self.parser)
         self.reverse_geocoder = ReverseGeocoder(registry)
         self.build_seconds = build_seconds
-        self._cached = lru_cache(maxsize=65536)(self._geocode_tuple)
         gazetteer.warm()
 
     # -- construction -------------------------------------------------------
@@ -174,12 +189,6 @@ class AddressService(AddressAnswers):
         Raises :class:`address.errors.AddressInputError` for empty or over-long text.
         """
         return self.geocoder.standardize(check_text(text))
-
-    def geocode(self, text: str, limit: int = 5) -> list[Candidate]:
-        """Ranked standard addresses for ``text`` (empty list when nothing plausible)."""
-        text = check_text(text)
-        limit = check_limit(limit)
-        return list(self._cached(text, limit))
 
     def _geocode_tuple(self, text: str, limit: int) -> tuple[Candidate, ...]:
         return tuple(self.geocoder.geocode(text, limit))

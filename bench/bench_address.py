@@ -66,7 +66,7 @@ def messy_texts(service: AddressService, n: int, seed: int = 1) -> list[str]:
 
 
 def _clear(service: AddressService) -> None:
-    service._cached.cache_clear()
+    service.clear_cache()
     normalize.cache_clear()
 
 
