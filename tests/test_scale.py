@@ -373,3 +373,15 @@ def test_cli_batch_hotspots_writes_a_layer(city_root: Path, tmp_path: Path) -> N
                                    "luohu", "--category", "nonsense", "--workers", "1"])
     assert bad.exit_code == 1 and "unknown category" in bad.output
     assert not (city_root / "hotspots").exists()
+
+
+def test_subdistrict_short_names_match_their_names() -> None:
+    """The source's short names and pinyin are shifted by a row for 15 subdistricts
+    (福保街道 carried 华强北's, 观湖街道 龙华's); the build derives them from the NBS name."""
+    for district in city.DISTRICTS:
+        subs = city._district_real(district, SEED).subs
+        for name, short, pinyin in zip(subs["subdistrict_name"], subs["short_name"],
+                                       subs["pinyin"], strict=True):
+            assert short in name, (district.name, name, short)
+            if name == "观湖街道":
+                assert (short, pinyin) == ("观湖", "guan hu")

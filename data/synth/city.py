@@ -157,6 +157,17 @@ def _district_real(district: District, seed: int) -> Any:
     # Special zones (综合保税区 ...) have no short name or pinyin in the source.
     subs["short_name"] = subs["short_name"].fillna(subs["subdistrict_name"])
     subs["pinyin"] = subs["pinyin"].fillna("")
+    # The source's derived columns are shifted by a row for 16 subdistricts (福保街道 has
+    # 华强北's short name, 观湖街道 龙华's...): the NBS name is the truth, and a short name
+    # that is no part of it is derived from it again (pinyin with it).
+    shifted = [short not in name for name, short in
+               zip(subs["subdistrict_name"], subs["short_name"], strict=True)]
+    if any(shifted):
+        from pypinyin import lazy_pinyin
+
+        fixed = subs.loc[shifted, "subdistrict_name"].str.removesuffix("街道")
+        subs.loc[shifted, "short_name"] = fixed
+        subs.loc[shifted, "pinyin"] = [" ".join(lazy_pinyin(s)) for s in fixed]
     coms = coms.sort_values("community_code").reset_index(drop=True)
     # Standard addresses name every community 某某社区 (盐田's rows are 居委会 with a
     # bare short name); Luohu's table is already so and its build does not pass here.
