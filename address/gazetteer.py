@@ -30,6 +30,8 @@ from address.normalize import digit_variant, normalize_name
 REAL_DIR = Path(__file__).resolve().parent.parent / "data" / "real" / "admin_divisions"
 #: The hand-compiled gazetteer of Luohu's real roads, estates, buildings and landmarks.
 GAZETTEER_CSV = Path(__file__).resolve().parent / "data" / "luohu_gazetteer.csv"
+#: The hand-compiled gazetteer of the other districts' real places (``district`` column).
+CITY_GAZETTEER_CSV = Path(__file__).resolve().parent / "data" / "shenzhen_gazetteer.csv"
 #: Types of :data:`GAZETTEER_CSV` rows that are places people live or work at (``poi``).
 POI_TYPES = ("estate", "building", "landmark", "village")
 
@@ -466,13 +468,15 @@ class Gazetteer:
         registry's).
 
         ``district`` (an NBS district code) makes it the gazetteer of another district of
-        the city: that district is home, the others foreign, and the hand-compiled
-        Luohu names are left out (they are Luohu's).
+        the city: that district is home, the others foreign, and its real names are those
+        of :data:`CITY_GAZETTEER_CSV` (Luohu's file is Luohu's).
         """
         gaz = cls()
         add_admin(gaz, subdistricts, communities, district=district)
-        if real and district == DISTRICT_CODE:
-            for entry in luohu_names():
+        if real:
+            names = (luohu_names() if district == DISTRICT_CODE
+                     else city_names(DISTRICTS.get(district, "")))
+            for entry in names:
                 kind = "road" if entry.type == "road" else "poi"
                 gaz.add(kind, entry.name)
                 gaz.real.add((kind, entry.name))
@@ -515,6 +519,23 @@ def luohu_names() -> tuple[GazetteerName, ...]:
         if row["type"] not in ("road", *POI_TYPES):
             raise ValueError(f"{GAZETTEER_CSV.name}: unknown type {row['type']!r}")
         out.append(GazetteerName(row["name"], row["type"], row["subdistrict"] or None))
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def city_names(district: str) -> tuple[GazetteerName, ...]:
+    """The rows of :data:`CITY_GAZETTEER_CSV` of one district (by name, 福田区), in file
+    order; none when the file is absent."""
+    if not CITY_GAZETTEER_CSV.exists():
+        return ()
+    with open(CITY_GAZETTEER_CSV, encoding="utf-8") as fh:
+        lines = [line for line in fh if not line.startswith("#")]
+    out = []
+    for row in csv.DictReader(lines):
+        if row["type"] not in ("road", *POI_TYPES):
+            raise ValueError(f"{CITY_GAZETTEER_CSV.name}: unknown type {row['type']!r}")
+        if row["district"] == district:
+            out.append(GazetteerName(row["name"], row["type"], row["subdistrict"] or None))
     return tuple(out)
 
 
