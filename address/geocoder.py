@@ -25,6 +25,7 @@ building or room the approximate name led to.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,6 +53,8 @@ MIN_SCORE = 0.3
 LEVEL_ORDER = ("room", "house", "building", "house_number", "poi", "road", "community",
                "subdistrict", "district")
 _LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVEL_ORDER)}
+#: A room written as a shop (101号商铺, 101商铺, 101号铺): the registry writes shops so.
+_SHOP = re.compile(r"\d{1,5}(?:号商铺|号铺|商铺|铺)")
 _ENTRY_FIELDS = ("road", "house_number", "poi", "building", "unit", "room")
 
 
@@ -228,6 +231,12 @@ class Geocoder:
                     rows = reg.houses_in(b, None, room)
                     exact_unit = False
                 ambiguous = len(rows) > 1 and unit is None
+                if ambiguous and _SHOP.search(p.text):
+                    # 101号商铺 names the shop 101, not flat 101 of some unit of it
+                    shops = [r for r in rows if reg.h_suffixes[int(reg.h_suffix[r])]
+                             .endswith("号商铺")]
+                    if len(shops) == 1:
+                        rows, ambiguous = shops, False
                 for r in rows[:16]:
                     add(reg.house(r), "room" if exact_unit and not ambiguous else "house",
                         b in implied)

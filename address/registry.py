@@ -208,7 +208,7 @@ class AddressRegistry:
             lo = int(np.searchsorted(self.h_key, key, "left"))
             hi = int(np.searchsorted(self.h_key, key, "right"))
             return list(range(lo, hi))
-        key = (b << _UNIT_SHIFT * 2) | r
+        key = (b << _UNIT_SHIFT) | r
         lo = int(np.searchsorted(self.h_room_key, key, "left"))
         hi = int(np.searchsorted(self.h_room_key, key, "right"))
         return sorted(int(i) for i in self.h_room_order[lo:hi])
@@ -673,7 +673,9 @@ def finish_houses(reg: AddressRegistry, parts: list[dict[str, npt.NDArray[Any]]]
     miss = ~np.isfinite(block)
     if miss.any():
         block[miss] = lnglat_to_cells(cols["lon"][miss], cols["lat"][miss], 9)
-    room_key = (bidx << _UNIT_SHIFT * 2) | cols["room_i"]
+    # rooms are < 2**24 (_ROOM_MASK): building << 24 keeps 2**39 buildings in an int64
+    # (shifted by 48 it overflowed from the 32,768th building: 南山 at city scale)
+    room_key = (bidx << _UNIT_SHIFT) | cols["room_i"]
     room_order = np.argsort(room_key, kind="stable")
     codes: dict[str, tuple[npt.NDArray[np.int32], list[str]]] = {}
     for name in ("suffix", "unit", "floor", "room"):

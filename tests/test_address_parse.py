@@ -199,3 +199,10 @@ def test_parse_exact_match_rate(parser: AddressParser, name: str) -> None:
              for t, w, g in res.failures[:10]]
     assert res.exact_rate >= 0.95, shown
     assert res.messy_exact / res.messy_n >= 0.93, shown
+
+
+def test_a_three_digit_unit() -> None:
+    """The city build's largest buildings have over 99 units (龙华's 113单元402室 was read
+    as no unit at all)."""
+    p = parse("解放路601号华清家园12栋113单元402室")
+    assert (p["building"], p["unit"], p["room"]) == ("12", "113", "402")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -442,3 +443,47 @@ def test_sibling_road_is_not_a_typo(svc: AddressService) -> None:
     parsed = svc.parse("东门北路2001号")
     assert parsed["road"] == "东门北路" and not parsed.corrected
     assert all(c.address_id != "A0001" for c in svc.geocode("东门北路2001号"))
+
+
+def test_rooms_of_a_registry_past_32768_buildings() -> None:
+    """Room keys were building << 48 | room: from the 32,768th building of one registry
+    they overflowed int64 and no room was found (南山 at city scale has 37,681). And a
+    shop written 101号商铺 is the shop, not flat 101 of some unit of the building."""
+    n = 33_000
+    sub = "440303003"
+    com = "440303003001"
+    box = shapely.box(114.10, 22.54, 114.14, 22.56)
+    frames = {
+        "subdistrict": _gdf([{"code": sub, "name": "东门街道", "short_name": "东门"}],
+                            [shapely.MultiPolygon([box])]),
+        "community": _gdf([{"code": com, "name": "湖贝社区居民委员会", "short_name": "湖贝社区",
+                            "subdistrict_code": sub}], [shapely.MultiPolygon([box])]),
+        "grid": _gdf([], []).assign(code=[], name=[], subdistrict_code=[], community_code=[]),
+        "road": _gdf([{"name": "东门中路", "subdistrict_code": sub, "community_code": com}],
+                     [shapely.LineString([(114.10, 22.55), (114.14, 22.55)])]),
+    }
+    xs = 114.10 + 0.04 * (np.arange(n) % 200) / 200
+    ys = 22.54 + 0.02 * (np.arange(n) // 200) / 200
+    frames["building"] = gpd.GeoDataFrame({
+        "id": [f"B{i}" for i in range(n)], "address_id": [f"A{i:06d}" for i in range(n)],
+        "estate": [None] * (n - 1) + ["湖贝花园"], "building_no": [None] * (n - 1) + ["1"],
+        "road": "东门中路", "house_number": [str(i + 1) for i in range(n)],
+        "address": [f"广东省深圳市罗湖区东门街道湖贝社区东门中路{i + 1}号" for i in range(n - 1)]
+        + [f"广东省深圳市罗湖区东门街道湖贝社区东门中路{n}号湖贝花园1栋"],
+        "subdistrict_code": sub, "community_code": com, "block": None, "valid_to": None,
+    }, geometry=gpd.points_from_xy(xs, ys), crs="EPSG:4326")
+    last = n - 1
+    base = frames["building"]["address"].iloc[last]
+    rows = [(None, "101", "shop", "101号商铺"), ("1", "101", "dwelling", "1单元101室"),
+            ("2", "101", "dwelling", "2单元101室")]
+    frames["house"] = gpd.GeoDataFrame({
+        "address_id": [f"A{last:06d}-{k}" for k in range(3)], "building_id": f"B{last}",
+        "unit": [r[0] for r in rows], "floor": 1, "room": [r[1] for r in rows],
+        "use": [r[2] for r in rows], "block": None, "valid_to": None,
+        "address": [base + r[3] for r in rows],
+    }, geometry=gpd.points_from_xy([xs[last]] * 3, [ys[last]] * 3), crs="EPSG:4326")
+    svc = AddressService.from_frames(**frames)
+    assert len(svc.registry.houses_in(last, None, "101")) == 3
+    for k, (_, _, _, suffix) in enumerate(rows):
+        got = svc.geocode(base + suffix, 1)[0]
+        assert (got.address_id, got.level, got.score) == (f"A{last:06d}-{k}", "room", 1.0)
