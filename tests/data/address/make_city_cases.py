@@ -1,4 +1,5 @@
-"""Writes ``city_places_cases.jsonl`` from the hand-written ``city_places_cases.txt``.
+"""Writes ``city_places_cases.jsonl`` from the hand-written ``city_places_cases.txt``, and
+holds the conversion the held-out set uses too (``make_heldout_cases.py``).
 
 Run ``python3 tests/data/address/make_city_cases.py`` after editing the text file (stdlib
 only). The labels are the hand-written ones; this script spells the short keys out, tags
@@ -12,32 +13,34 @@ tables:
   the text says 大鹏新区);
 * a Shenzhen district or 大鹏新区 implies 深圳市; 深圳市, 东莞市 and 惠州市 imply 广东省.
 
-It also checks the file: every line parses, every ``s=`` and ``c=`` label is an NBS name,
-named units agree with each other, and every district other than 罗湖区 has 15 cases.
+It also checks the file: every line parses and has slice ``U``; every ``s=`` and ``c=``
+label is an NBS name; labels are normalised; named and implied units agree with each
+other and with the ``#@`` tag; every ``r=`` and ``p=`` label is spelled in its text; no
+text occurs twice; and every district other than 罗湖区 has its minimum of cases.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parents[2] / "data" / "real" / "admin_divisions"
-SOURCE = HERE / "city_places_cases.txt"
-TARGET = HERE / "city_places_cases.jsonl"
+
 KEYS = ("province", "city", "district", "subdistrict", "community", "road", "house_number",
         "poi", "building", "unit", "floor", "room")
 SHORT = {"d": "district", "C": "city", "s": "subdistrict", "c": "community", "r": "road",
          "n": "house_number", "p": "poi", "b": "building", "u": "unit", "f": "floor",
          "m": "room"}
 SLICES = {"U": "unknown"}
+SHENZHEN = "深圳市"
 DAPENG = "大鹏新区"
 DAPENG_SUBS = frozenset({"葵涌街道", "大鹏街道", "南澳街道"})
 OUTSIDE = "外市"
 OTHER_CITIES = frozenset({"东莞市", "惠州市"})
-MIN_PER_DISTRICT = 15
 
 
 class Tables:
@@ -64,9 +67,13 @@ class Tables:
 
 
 def community_label(short: str) -> str:
-    """The label form of an NBS community short name: 盐田区's 居委会 short names
-    (凤凰, 田心 ...) lack the 社区 that every other community's short name ends in."""
+    """The label form of an NBS community short name (盐田区's short names lack 社区)."""
     return short if "社区" in short else short + "社区"
+
+
+def squeeze(text: str) -> str:
+    """``text`` as labels spell it: NFKC (ASCII digits, letters), capitals, no spaces."""
+    return "".join(unicodedata.normalize("NFKC", text).upper().split())
 
 
 def parse_line(line: str, lineno: int) -> tuple[str, str, dict[str, str]]:
@@ -82,10 +89,15 @@ def parse_line(line: str, lineno: int) -> tuple[str, str, dict[str, str]]:
         assert sep and value, f"line {lineno}: bad label {item!r}"
         assert key in SHORT, f"line {lineno}: unknown label key {key!r}"
         assert key not in out, f"line {lineno}: label {key!r} twice"
-        assert not any("０" <= ch <= "９" for ch in value), (
-            f"line {lineno}: full-width digits in label {item!r}")
+        assert all(unicodedata.normalize("NFKC", ch).upper() == ch
+                   or not unicodedata.normalize("NFKC", ch).isalnum() for ch in value), (
+            f"line {lineno}: label {item!r} has full-width or lower-case letters or digits")
         out[key] = value
     assert out, f"line {lineno}: no labels"
+    for key in ("r", "p"):
+        if key in out:
+            assert squeeze(out[key]) in squeeze(text), (
+                f"line {lineno}: {key}={out[key]} is not spelled in the text")
     return tag, text, out
 
 
@@ -113,19 +125,31 @@ def expand(labels: dict[str, str], tables: Tables, lineno: int) -> dict[str, str
             exp["district"] = district = tables.district_of[sub]
         assert tables.in_district(sub, district), f"line {lineno}: {sub} not in {district}"
     if district in tables.districts or district == DAPENG:
-        assert exp["city"] in (None, "深圳市"), f"line {lineno}: {district} not in 深圳市"
-        exp["city"] = "深圳市"
-    if exp["city"] == "深圳市" or exp["city"] in OTHER_CITIES:
+        assert exp["city"] in (None, SHENZHEN), f"line {lineno}: {district} not in 深圳市"
+        exp["city"] = SHENZHEN
+    if exp["city"] == SHENZHEN or exp["city"] in OTHER_CITIES:
         exp["province"] = "广东省"
     return exp
 
 
-def read_cases(tables: Tables) -> list[dict[str, object]]:
-    """Parse and check the text file into JSON-ready rows."""
+def check_tag(exp: dict[str, str | None], where: str, lineno: int) -> None:
+    """Assert that the labels do not contradict the district the place is really in."""
+    district, city = exp["district"], exp["city"]
+    if where == OUTSIDE:
+        assert city is not None and city != SHENZHEN, (
+            f"line {lineno}: a case outside Shenzhen must name its city")
+        return
+    assert city in (None, SHENZHEN), f"line {lineno}: {city} in a Shenzhen case"
+    allowed = {where, "龙岗区"} if where == DAPENG else {where}
+    assert district in allowed | {None}, f"line {lineno}: {district} tagged {where}"
+
+
+def read_cases(source: Path, tables: Tables) -> list[dict[str, object]]:
+    """Parse and check a text file into JSON-ready rows."""
     rows: list[dict[str, object]] = []
     where: str | None = None
     valid_tags = tables.districts | {DAPENG, OUTSIDE}
-    for lineno, line in enumerate(SOURCE.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
         if line.startswith("#@"):
             where = line[2:].strip()
             assert where in valid_tags, f"line {lineno}: unknown district tag {where!r}"
@@ -134,36 +158,44 @@ def read_cases(tables: Tables) -> list[dict[str, object]]:
             continue
         assert where is not None, f"line {lineno}: case before any '#@' district tag"
         tag, text, labels = parse_line(line, lineno)
-        rows.append({"text": text, "expected": expand(labels, tables, lineno),
-                     "slice": SLICES[tag], "messy": True, "district": where})
+        exp = expand(labels, tables, lineno)
+        check_tag(exp, where, lineno)
+        rows.append({"text": text, "expected": exp, "slice": SLICES[tag], "messy": True,
+                     "district": where})
     return rows
 
 
-def check_counts(rows: list[dict[str, object]], tables: Tables) -> Counter[str]:
-    """Assert the minimum number of cases per district other than 罗湖区."""
-    counts = Counter(str(r["district"]) for r in rows)
-    for district in sorted(tables.districts - {"罗湖区"}):
-        assert counts[district] >= MIN_PER_DISTRICT, (
-            f"{district}: {counts[district]} cases, want {MIN_PER_DISTRICT}")
+def check_counts(rows: list[dict[str, object]], tables: Tables,
+                 min_per_district: int) -> Counter[str]:
+    """Assert unique texts and the minimum number of cases per district but 罗湖区."""
     texts = Counter(str(r["text"]) for r in rows)
     dupes = [t for t, n in texts.items() if n > 1]
     assert not dupes, f"duplicate texts: {dupes}"
+    counts = Counter(str(r["district"]) for r in rows)
+    for district in sorted(tables.districts - {"罗湖区"}):
+        assert counts[district] >= min_per_district, (
+            f"{district}: {counts[district]} cases, want {min_per_district}")
     return counts
 
 
-def main() -> None:
-    """Convert and check the text file, then print the cases per district."""
+def convert(source: Path, target: Path, note: str, min_per_district: int) -> None:
+    """Convert and check ``source`` into ``target``, then print the cases per district."""
     tables = Tables()
-    rows = read_cases(tables)
-    counts = check_counts(rows, tables)
-    with open(TARGET, "w", encoding="utf-8") as fh:
-        fh.write("// generated by make_city_cases.py from city_places_cases.txt "
-                 "(hand-labelled)\n")
+    rows = read_cases(source, tables)
+    counts = check_counts(rows, tables, min_per_district)
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write(f"// generated by {note}\n")
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} cases -> {TARGET.name}")
+    print(f"{len(rows)} cases -> {target.name}")
     for district, n in counts.most_common():
         print(f"  {district} {n}")
+
+
+def main() -> None:
+    """Convert the development set."""
+    convert(HERE / "city_places_cases.txt", HERE / "city_places_cases.jsonl",
+            "make_city_cases.py from city_places_cases.txt (hand-labelled)", 15)
 
 
 if __name__ == "__main__":
