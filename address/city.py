@@ -43,8 +43,6 @@ from address.reverse import ReverseResult
 from address.service import (
     AddressAnswers,
     AddressService,
-    read_frames,
-    release_memory,
 )
 from gis.store.base import Store
 
@@ -82,14 +80,6 @@ class CityAddressService(AddressAnswers):
         router.warm()
 
     # -- construction -------------------------------------------------------
-
-    @classmethod
-    def from_store(cls, store: Store) -> CityAddressService:
-        """Read the address-bearing kinds once and build every district's indexes."""
-        t0 = time.perf_counter()
-        service = cls.from_frames(**read_frames(store), t0=t0)
-        release_memory()
-        return service
 
     @classmethod
     def from_frames(cls, subdistrict: pd.DataFrame, community: pd.DataFrame,

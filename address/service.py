@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 
 import geopandas as gpd
 import pandas as pd
@@ -59,6 +59,24 @@ class AddressAnswers(ABC):
     :meth:`geocode`."""
 
     _cache: Callable[[str, int], tuple[Candidate, ...]] | None = None
+
+    @classmethod
+    def from_store(cls, store: Store) -> Self:
+        """Read the address-bearing kinds once (:func:`read_frames`) and build every
+        index (:meth:`from_frames`)."""
+        t0 = time.perf_counter()
+        service = cls.from_frames(**read_frames(store), t0=t0)
+        release_memory()  # the frames are gone: hand their heap back
+        return service
+
+    @classmethod
+    @abstractmethod
+    def from_frames(cls, subdistrict: pd.DataFrame, community: pd.DataFrame,
+                    grid: pd.DataFrame, road: pd.DataFrame, building: pd.DataFrame,
+                    house: pd.DataFrame | Iterable[pd.DataFrame],
+                    t0: float | None = None) -> Self:
+        """Build from frames shaped like the store's (schema columns + ``geometry``);
+        ``house`` may be an iterable of pages."""
 
     @abstractmethod
     def parse(self, text: str) -> ParsedAddress:
@@ -137,16 +155,6 @@ class AddressService(AddressAnswers):
         gazetteer.warm()
 
     # -- construction -------------------------------------------------------
-
-    @classmethod
-    def from_store(cls, store: Store) -> AddressService:
-        """Read the address-bearing kinds once and build every index."""
-        t0 = time.perf_counter()
-        frames = read_frames(store)
-        service = cls.from_frames(**frames, t0=t0)
-        del frames
-        release_memory()
-        return service
 
     @classmethod
     def from_frames(cls, subdistrict: pd.DataFrame, community: pd.DataFrame,
