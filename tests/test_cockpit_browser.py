@@ -214,6 +214,16 @@ def test_public_keeps_the_map(served: tuple[str, Any], browser: Any) -> None:
     v.close()
 
 
+def _cockpit_listening(browser: Any, base: str) -> tuple[Any, Any, int]:
+    """The desktop cockpit loaded with its alert stream open, and its alert count."""
+    v = Page(browser, base + "/", viewport={"width": 1440, "height": 900})
+    page = v.page
+    page.wait_for_function(LOADED.format(n=0) + " && window.onemapCockpit.state.es"
+                           " && window.onemapCockpit.state.es.readyState === 1",
+                           timeout=90_000)
+    return v, page, int(page.text_content("#ck-alert-count") or "0")
+
+
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -225,12 +235,7 @@ def test_live_alert_tile_shows_a_crossing_reading(served: tuple[str, Any],
     sid = sorted(s for s, st in svc.sensors.items()
                  if st.place.sensor_type == "waterlogging" and st.alert is None)[0]
     rule = svc.sensors[sid].rule
-    v = Page(browser, base + "/", viewport={"width": 1440, "height": 900})
-    page = v.page
-    page.wait_for_function(LOADED.format(n=0) + " && window.onemapCockpit.state.es"
-                           " && window.onemapCockpit.state.es.readyState === 1",
-                           timeout=90_000)
-    before = int(page.text_content("#ck-alert-count") or "0")
+    v, page, before = _cockpit_listening(browser, base)
     assert page.locator(f"#ck-alert-list li:has-text('{sid}')").count() == 0
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -301,12 +306,7 @@ def test_indicator_alert_reaches_the_cockpit(served_lowered: tuple[str, Any],
         return [f for f in r.json()["features"] if f["properties"]["kind"] == "indicator"]
 
     assert indicator_alerts() == []  # nothing crosses before the write
-    v = Page(browser, base + "/", viewport={"width": 1440, "height": 900})
-    page = v.page
-    page.wait_for_function(LOADED.format(n=0) + " && window.onemapCockpit.state.es"
-                           " && window.onemapCockpit.state.es.readyState === 1",
-                           timeout=90_000)
-    before = int(page.text_content("#ck-alert-count") or "0")
+    v, page, before = _cockpit_listening(browser, base)
     r = httpx.post(f"{base}/events", headers=HEADERS, timeout=60,
                    json={"text": "测试：路边占道经营", "category": "占道经营"})
     assert r.status_code == 201, r.text
