@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -96,6 +96,21 @@ def redact(url: str) -> str:
 
 #: NOTIFY channel of committed ingests (payload: JSON kind and bounds).
 WRITE_CHANNEL = "onemap_writes"
+
+
+class MvtOptions(TypedDict, total=False):
+    """The options of :meth:`PostGISStore.mvt` (defaults in :meth:`PostGISStore.mvt_query`)."""
+
+    columns: Sequence[str] | None
+    bbox: BBox | None
+    as_of: AsOf
+    where: Mapping[str, Any] | None
+    filter: Filter | None
+    limit: int
+    extent: int
+    buffer: int
+    tolerance_px: float
+    min_size_px: float
 
 
 @timed_operations
@@ -682,25 +697,8 @@ class PostGISStore(SharedQueries):
 
     # -- vector tiles ---------------------------------------------------------
 
-    def mvt(
-        self,
-        layer: str,
-        kind: str,
-        z: int,
-        x: int,
-        y: int,
-        *,
-        columns: Sequence[str] | None = None,
-        bbox: BBox | None = None,
-        as_of: AsOf = None,
-        where: Mapping[str, Any] | None = None,
-        filter: Filter | None = None,
-        limit: int = 50_000,
-        extent: int = 4096,
-        buffer: int = 64,
-        tolerance_px: float = 1.0,
-        min_size_px: float = 0.5,
-    ) -> tuple[bytes, int]:
+    def mvt(self, layer: str, kind: str, z: int, x: int, y: int,
+            **options: Unpack[MvtOptions]) -> tuple[bytes, int]:
         """One MVT layer of ``kind`` for tile ``z/x/y`` from ``ST_AsMVT``; (bytes, features).
 
         The output contract of the tile engine (``tiles/engine.py``): layer ``layer``,
@@ -718,10 +716,7 @@ class PostGISStore(SharedQueries):
         trip per feature (2.5× faster on z12 building tiles); in tile units after
         integer snapping the two differ only on features at the one-pixel threshold.
         """
-        sql, args = self.mvt_query(
-            layer, kind, z, x, y, columns=columns, bbox=bbox, as_of=as_of, where=where,
-            filter=filter, limit=limit, extent=extent, buffer=buffer,
-            tolerance_px=tolerance_px, min_size_px=min_size_px)
+        sql, args = self.mvt_query(layer, kind, z, x, y, **options)
         with self._conn() as conn:
             # Binary results: the tile comes back as bytes, not as hex text to decode.
             row = conn.execute(sql, args, binary=True).fetchone()  # type: ignore[arg-type]
@@ -748,7 +743,8 @@ class PostGISStore(SharedQueries):
         tolerance_px: float = 1.0,
         min_size_px: float = 0.5,
     ) -> tuple[str, list[Any]]:
-        """The SQL statement and parameters :meth:`mvt` sends (tests EXPLAIN it)."""
+        """The SQL statement and parameters :meth:`mvt` sends (tests EXPLAIN it); the
+        options (:class:`MvtOptions`) and their defaults are :meth:`mvt`'s."""
         sch = schema(kind)
         if sch.geometry is None:
             raise InvalidQuery(f"kind {kind!r} has no geometry")
