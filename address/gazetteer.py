@@ -509,17 +509,21 @@ class GazetteerName:
     subdistrict: str | None = None
 
 
+def _gazetteer_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a hand-compiled gazetteer file (comment lines skipped, types checked)."""
+    with open(path, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    for row in rows:
+        if row["type"] not in ("road", *POI_TYPES):
+            raise ValueError(f"{path.name}: unknown type {row['type']!r}")
+    return rows
+
+
 @lru_cache(maxsize=1)
 def luohu_names() -> tuple[GazetteerName, ...]:
     """The rows of the real gazetteer, in file order (the generator relies on the order)."""
-    with open(GAZETTEER_CSV, encoding="utf-8") as fh:
-        lines = [line for line in fh if not line.startswith("#")]
-    out = []
-    for row in csv.DictReader(lines):
-        if row["type"] not in ("road", *POI_TYPES):
-            raise ValueError(f"{GAZETTEER_CSV.name}: unknown type {row['type']!r}")
-        out.append(GazetteerName(row["name"], row["type"], row["subdistrict"] or None))
-    return tuple(out)
+    return tuple(GazetteerName(r["name"], r["type"], r["subdistrict"] or None)
+                 for r in _gazetteer_rows(GAZETTEER_CSV))
 
 
 @lru_cache(maxsize=16)
@@ -528,15 +532,8 @@ def city_names(district: str) -> tuple[GazetteerName, ...]:
     order; none when the file is absent."""
     if not CITY_GAZETTEER_CSV.exists():
         return ()
-    with open(CITY_GAZETTEER_CSV, encoding="utf-8") as fh:
-        lines = [line for line in fh if not line.startswith("#")]
-    out = []
-    for row in csv.DictReader(lines):
-        if row["type"] not in ("road", *POI_TYPES):
-            raise ValueError(f"{CITY_GAZETTEER_CSV.name}: unknown type {row['type']!r}")
-        if row["district"] == district:
-            out.append(GazetteerName(row["name"], row["type"], row["subdistrict"] or None))
-    return tuple(out)
+    return tuple(GazetteerName(r["name"], r["type"], r["subdistrict"] or None)
+                 for r in _gazetteer_rows(CITY_GAZETTEER_CSV) if r["district"] == district)
 
 
 def luohu_road_names() -> tuple[str, ...]:

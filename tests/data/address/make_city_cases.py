@@ -27,14 +27,11 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from make_real_cases import KEYS, SHORT  # the Luohu set's label keys
+
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parents[2] / "data" / "real" / "admin_divisions"
 
-KEYS = ("province", "city", "district", "subdistrict", "community", "road", "house_number",
-        "poi", "building", "unit", "floor", "room")
-SHORT = {"d": "district", "C": "city", "s": "subdistrict", "c": "community", "r": "road",
-         "n": "house_number", "p": "poi", "b": "building", "u": "unit", "f": "floor",
-         "m": "room"}
 SLICES = {"U": "unknown"}
 SHENZHEN = "深圳市"
 DAPENG = "大鹏新区"
