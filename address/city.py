@@ -152,13 +152,14 @@ class CityAddressService(AddressAnswers):
 
     def _naming(self, p: ParsedAddress) -> list[str]:
         """Districts whose registry or gazetteer knows the road or estate ``p`` names."""
-        c = p.components
+        road, poi = p.components["road"], p.components["poi"]
+        poi_form = normalize_name(poi) if poi else ""
         found: list[str] = []
         for code, svc in self.districts.items():
             reg, gaz = svc.registry, svc.gazetteer
-            if (c["road"] and (c["road"] in reg.roads or gaz.is_real("road", c["road"]))) or (
-                    c["poi"] and (c["poi"] in reg.by_estate or any(
-                        pl.kind == "poi" for pl in gaz.lookup(normalize_name(c["poi"]))))):
+            if (road and (road in reg.roads or gaz.is_real("road", road))) or (
+                    poi and (poi in reg.by_estate
+                             or any(pl.kind == "poi" for pl in gaz.lookup(poi_form)))):
                 found.append(code)
         return found
 

@@ -131,12 +131,13 @@ class AddressAnswers(ABC):
         return [self.best(t) if isinstance(t, str) else None for t in texts]
 
 
-def address_service(store: Store) -> AddressAnswers:
+def address_service(store: Store, districts: Sequence[str] | None = None) -> AddressAnswers:
     """The address service of a store: one district's, or a city's when the store holds
-    several districts (one registry per district and a router, :mod:`address.city`)."""
+    several districts (one registry per district and a router, :mod:`address.city`).
+    ``districts``: the store's district codes when the caller has read them already."""
     from address.city import CityAddressService, store_districts
 
-    if len(store_districts(store)) > 1:
+    if len(store_districts(store) if districts is None else districts) > 1:
         return CityAddressService.from_store(store)
     return AddressService.from_store(store)
 

@@ -64,14 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from address.city import store_districts
 
         # ``auto`` warm-ups: a city store starts with the small ones (docs/scale.md)
-        settings = settings.for_store(len(store_districts(app.state.store)))
+        districts = store_districts(app.state.store)
+        settings = settings.for_store(len(districts))
         app.state.settings = settings
         from spatial_api.metrics import observe_store
 
         observe_store(app, app.state.store)  # store query times on /metrics
         if app.state.ogc.audit.use_store:  # the audit trail lives in the store (issue 16)
             app.state.ogc.audit.attach(app.state.store)
-        app.state.address = address_service(app.state.store)
+        app.state.address = address_service(app.state.store, districts)
         app.state.network = network_service(app.state.store)
         app.state.network.build()  # the road graphs, rebuilt on road writes
         warm = threading.Thread(target=warm_coverage, args=(app.state.store,), daemon=True)
