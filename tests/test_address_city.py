@@ -238,3 +238,18 @@ def test_real_addresses_outside_luohu_held_out_set(
 #: gazetteer 172 (64.4 %). The floors are them rounded down (docs/address.md).
 HELDOUT_FLOOR = 0.74
 HELDOUT_OUTSIDE_FLOOR = 0.70
+
+
+def test_bad_input_is_refused_as_in_a_district(
+        built: tuple[dict[str, Any], CityAddressService]) -> None:
+    """The city service refuses what a district's refuses (the routes answer 400)."""
+    from address.errors import AddressInputError
+
+    _, svc = built
+    for call in (lambda: svc.geocode("   "), lambda: svc.parse(""),
+                 lambda: svc.geocode("东门街道", limit=0),
+                 lambda: svc.reverse(200.0, 22.5), lambda: svc.reverse(114.1, 22.5, radius=-1),
+                 lambda: svc.reverse(114.1, 22.5, coordsys="utm")):
+        with pytest.raises(AddressInputError):
+            call()
+    assert svc.best("   ") is None and svc.geocode_many(["", None]) == [None, None]
